@@ -1,0 +1,35 @@
+"""Pruning math in pure torch: no ray, no mlflow (tests/unit/test_layers.py proves it)."""
+
+from rayprune.pruning.compaction import CompactMLP, compact, kept_neurons
+from rayprune.pruning.importance import dsp_penalty, layer_importances, neuron_importance
+from rayprune.pruning.masked_mlp import ACTIVATIONS, MaskedMLP
+from rayprune.pruning.metrics import NetworkSize, dense_size, size_of, size_of_compact
+from rayprune.pruning.pruner import METHODS, PruneReport, PruningSpec, prune, zero_pruned_weights
+from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
+from rayprune.pruning.selection import READINGS, SCOPES, select_masks
+
+__all__ = [
+    "ACTIVATIONS",
+    "METHODS",
+    "READINGS",
+    "SCOPES",
+    "CompactMLP",
+    "MaskedMLP",
+    "NetworkSize",
+    "PruneReport",
+    "PruningSchedule",
+    "PruningSpec",
+    "compact",
+    "dense_size",
+    "dsp_penalty",
+    "is_pruning_step",
+    "kept_neurons",
+    "layer_importances",
+    "neuron_importance",
+    "prune",
+    "select_masks",
+    "size_of",
+    "size_of_compact",
+    "target_sparsity",
+    "zero_pruned_weights",
+]
