@@ -54,12 +54,20 @@ def export_compact_policy(net: CompactMLP, out_dir: Path, info: dict[str, Any]) 
     try:
         _write_onnx(net, tmp / ONNX_FILE, info["obs_dim"], output_name(info["action_space"]))
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / WEIGHTS_FILE))
-        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True))
+        write_info(tmp, info)
         os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def write_info(policy_dir: Path, info: dict[str, Any]) -> None:
+    """Replace compression.json atomically."""
+    path = Path(policy_dir) / INFO_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def _write_onnx(net: CompactMLP, path: Path, obs_dim: int, output: str) -> None:
@@ -74,6 +82,7 @@ def _write_onnx(net: CompactMLP, path: Path, obs_dim: int, output: str) -> None:
             output_names=[output],
             dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
             dynamo=True,
+            external_data=False,
             verbose=False,
         )
 

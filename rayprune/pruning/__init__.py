@@ -3,10 +3,16 @@
 from rayprune.pruning.compaction import CompactMLP, compact, kept_neurons
 from rayprune.pruning.importance import dsp_penalty, layer_importances, neuron_importance
 from rayprune.pruning.masked_mlp import ACTIVATIONS, MaskedMLP
-from rayprune.pruning.metrics import NetworkSize, dense_size, size_of, size_of_compact
+from rayprune.pruning.metrics import (
+    NetworkSize,
+    dense_size,
+    dense_size_of,
+    size_of,
+    size_of_compact,
+)
 from rayprune.pruning.pruner import METHODS, PruneReport, PruningSpec, prune, zero_pruned_weights
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
-from rayprune.pruning.selection import READINGS, SCOPES, select_masks
+from rayprune.pruning.selection import READINGS, SCOPES, select_masks, target_reached
 
 __all__ = [
     "ACTIVATIONS",
@@ -21,6 +27,7 @@ __all__ = [
     "PruningSpec",
     "compact",
     "dense_size",
+    "dense_size_of",
     "dsp_penalty",
     "is_pruning_step",
     "kept_neurons",
@@ -30,6 +37,7 @@ __all__ = [
     "select_masks",
     "size_of",
     "size_of_compact",
+    "target_reached",
     "target_sparsity",
     "zero_pruned_weights",
 ]

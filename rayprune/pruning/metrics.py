@@ -63,3 +63,9 @@ def dense_size(in_dim: int, hidden: list[int], out_dim: int) -> NetworkSize:
         sum(i * o for i, o in pairs),
         sum((2 * i - 1) * o for i, o in pairs),
     )
+
+
+def dense_size_of(mlp: MaskedMLP) -> NetworkSize:
+    """The masked actor's size before any pruning."""
+    hidden = [layer.out_features for layer in mlp.hidden]
+    return dense_size(mlp.hidden[0].in_features, hidden, mlp.head.out_features)

@@ -79,3 +79,10 @@ def _select_group(
         cumulative += float(omega[idx])
 
     return [chunk.to(m.dtype).view_as(m) for chunk, m in zip(new_alive.split([m.numel() for m in masks]), masks)]
+
+
+def target_reached(kept: list[int], dense: list[int], sparsity: float) -> bool:
+    """True when at least floor(p_f * n_l) neurons are masked, summed over layers: the most any
+    scope or reading can be asked for once whole neurons are counted per layer."""
+    needed = sum(masked_count_for(sparsity, n) for n in dense)
+    return sum(dense) - sum(kept) >= needed

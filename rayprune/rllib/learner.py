@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 
-from rayprune.pruning import PruningSchedule, PruningSpec, dense_size, prune, size_of
+from rayprune.pruning import PruningSchedule, PruningSpec, dense_size_of, prune, size_of
 from rayprune.rllib.module import MaskedPPOModule
 
 CONFIG_KEY = "rayprune"
@@ -57,7 +57,7 @@ class PruningPPOLearner(PPOTorchLearner):
         report = prune(module.actor, self.pruning, int(module.prune_step))
         actor = module.actor
         size = size_of(actor)
-        dense = dense_size(actor.hidden[0].in_features, [l.out_features for l in actor.hidden], actor.head.out_features)
+        dense = dense_size_of(actor)
         regularizer = self.pruning.regularizer(actor)
         values = {
             "neurons": size.neurons,

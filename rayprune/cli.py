@@ -1,0 +1,141 @@
+"""The `rayprune` command: sweep, resume, best, eval, ui."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+
+Results = Annotated[Path, typer.Option("--results", help="Results folder of the embedded default.")]
+TrackingUri = Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results).")]
+DEFAULT_RESULTS = Path("rayprune_results")
+
+
+class UserError(Exception):
+    """Anything the user can fix: printed as one line, exit code 2."""
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="Sweep YAML, e.g. tune_configs/quickstart.yaml")],
+    set_: Annotated[list[str], typer.Option("--set", help="Override a key: --set grid.seed=[0,1]")] = [],
+    results: Results = DEFAULT_RESULTS,
+    tracking_uri: TrackingUri = None,
+    storage: Annotated[Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).", envvar="RAY_ADDRESS")] = None,
+) -> None:
+    """Run one Tune trial per grid point and track each in MLflow."""
+    from rayprune.sweep import Workspace, load_config, start_sweep
+
+    cfg = load_config(config, set_)
+    errors = start_sweep(cfg, Workspace.create(results, tracking_uri, storage, address))
+    if errors:
+        raise UserError(f"{errors} trial(s) failed; `rayprune resume {cfg.name}` retries them")
+
+
+@app.command()
+def resume(name: str, results: Results = DEFAULT_RESULTS) -> None:
+    """Continue an interrupted sweep; finished trials are not rerun."""
+    from rayprune.sweep import Workspace, resume_sweep
+
+    errors = resume_sweep(name, Workspace.create(results))
+    if errors:
+        raise UserError(f"{errors} trial(s) failed again")
+
+
+@app.command()
+def best(
+    name: str,
+    out: Annotated[Path, typer.Option("--out", help="Folder to download the best compact policy to (must not exist).")],
+    metric: Annotated[str, typer.Option(help="Metric to maximise.")] = "eval_return_mean",
+    min_sparsity: Annotated[float, typer.Option(help="Only runs at least this sparse.")] = 0.0,
+    model_name: Annotated[Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")] = None,
+    results: Results = DEFAULT_RESULTS,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Register the best trial's compact policy under alias `best` and download it."""
+    from rayprune.sweep import Workspace, choose_best, download_best, register_best
+
+    uri = tracking_uri or Workspace.create(results).load_sweep(name)[1].tracking_uri
+    choice = choose_best(uri, name, metric, min_sparsity)
+    model = model_name or f"rayprune-{name}"
+    version = register_best(uri, model, choice)
+    download_best(uri, model, out)
+    print(f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)")
+    print(f"registered as models:/{model}@best (version {version}); downloaded to {out}")
+
+
+@app.command("eval")
+def eval_(
+    policy_dir: Annotated[Path, typer.Argument(help="A compact_policy folder.")],
+    episodes: Annotated[int, typer.Option(min=1)] = 20,
+    env: Annotated[Optional[str], typer.Option(help="Environment id (default: the one it was trained on).")] = None,
+    seed: int = 0,
+) -> None:
+    """Run a compact policy with onnxruntime and print its return and size."""
+    from rayprune.policy import OnnxPolicy, evaluate
+
+    policy = OnnxPolicy(policy_dir)
+    info = policy.info
+    result = evaluate(policy, env or info["env"], episodes, seed)
+    print(f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on {env or info['env']}")
+    print(
+        f"compact size: hidden {info['hidden_compact']} (dense {info['hidden_dense']}), "
+        f"{info['weights_compact']} weights, {info['flops_compact']} FLOPs"
+    )
+
+
+@app.command()
+def ui(
+    results: Results = DEFAULT_RESULTS,
+    tracking_uri: TrackingUri = None,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+) -> None:
+    """Start the MLflow UI on the sweeps' store (loopback by default)."""
+    from rayprune.sweep import Workspace
+
+    uri = tracking_uri or Workspace.create(results).tracking_uri
+    if uri.startswith("sqlite") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"no MLflow store at {uri}; run a sweep first")
+    print(f"MLflow UI for {uri} on http://{host}:{port}")
+    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)])
+
+
+def main() -> None:
+    import logging
+
+    from pydantic import ValidationError
+
+    from rayprune.policy import ArtifactError, UnsupportedEnvError
+    from rayprune.sweep import ConfigError, NoEligibleRun, SweepError, SweepNotFound
+
+    expected = (UserError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError, SweepNotFound,
+                NoEligibleRun, FileExistsError, ValidationError, LookupError, ValueError)  # fmt: skip
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except expected as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"rayprune: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:  # click usage errors carry their own exit codes
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

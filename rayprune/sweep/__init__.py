@@ -1,0 +1,23 @@
+"""Sweep orchestration: typed config, Tune trials, MLflow tracking, best-policy selection."""
+
+from rayprune.sweep.best import NoEligibleRun, choose_best, download_best, register_best
+from rayprune.sweep.config import ConfigError, SweepConfig, load_config, parse_config
+from rayprune.sweep.runner import SweepError, resume_sweep, start_sweep
+from rayprune.sweep.workspace import DEFAULT_RESULTS, SweepNotFound, Workspace
+
+__all__ = [
+    "DEFAULT_RESULTS",
+    "ConfigError",
+    "NoEligibleRun",
+    "SweepConfig",
+    "SweepError",
+    "SweepNotFound",
+    "Workspace",
+    "choose_best",
+    "download_best",
+    "load_config",
+    "parse_config",
+    "register_best",
+    "resume_sweep",
+    "start_sweep",
+]

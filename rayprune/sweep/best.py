@@ -1,0 +1,87 @@
+"""Pick a sweep's best compact policy, register it under the alias `best`, download it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from rayprune.policy import ARTIFACT_DIR, read_info
+from rayprune.sweep.tracking import client_for, experiment_id
+
+ALIAS = "best"
+
+
+class NoEligibleRun(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Choice:
+    run_id: str
+    run_name: str
+    value: float
+    weights: float
+    artifact_uri: str
+
+
+def choose_best(tracking_uri: str, sweep: str, metric: str = "eval_return_mean", min_sparsity: float = 0.0) -> Choice:
+    """Highest `metric` among FINISHED runs that reached their sparsity target (and
+    min_sparsity); ties go to the smaller policy."""
+    client = client_for(tracking_uri)
+    runs = client.search_runs(
+        [experiment_id(client, sweep)], filter_string="attributes.status = 'FINISHED'", max_results=50_000
+    )
+    eligible = [
+        r
+        for r in runs
+        if metric in r.data.metrics
+        and r.data.metrics.get("target_reached") == 1.0
+        and r.data.metrics.get("sparsity", 0.0) >= min_sparsity
+    ]
+    if not eligible:
+        raise NoEligibleRun(
+            f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
+        )
+    best = max(eligible, key=lambda r: (r.data.metrics[metric], -r.data.metrics.get("weights_compact", 0.0)))
+    return Choice(
+        run_id=best.info.run_id,
+        run_name=best.info.run_name,
+        value=best.data.metrics[metric],
+        weights=best.data.metrics.get("weights_compact", float("nan")),
+        artifact_uri=f"{best.info.artifact_uri}/{ARTIFACT_DIR}",
+    )
+
+
+def register_best(tracking_uri: str, model_name: str, choice: Choice) -> str:
+    """A new model version from the run's compact_policy folder, aliased `best`; returns the version."""
+    client = client_for(tracking_uri)
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name)
+    version = client.create_model_version(model_name, source=choice.artifact_uri, run_id=choice.run_id)
+    client.set_registered_model_alias(model_name, ALIAS, version.version)
+    return version.version
+
+
+def download_best(tracking_uri: str, model_name: str, out: Path) -> Path:
+    """Fetch models:/NAME@best into `out`, which must not exist yet; nothing half-written is left."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not empty; refusing to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}@{ALIAS}", dst_path=tmp))
+        read_info(local)  # refuse to hand over a corrupt folder
+        if out.is_dir():
+            out.rmdir()
+        os.replace(local, out)
+    return out

@@ -1,0 +1,142 @@
+"""Launch and resume sweeps: one Tune trial per grid point, on a local or remote Ray."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from rayprune.policy import check_env
+from rayprune.sweep.config import SweepConfig, parse_config, run_name
+from rayprune.sweep.tracking import client_for, create_experiment, fail_unfinished_runs
+from rayprune.sweep.trainable import train_trial
+from rayprune.sweep.workspace import Workspace
+
+
+class SweepError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Join `address`, or start a private local Ray that is shut down (only it) on exit."""
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, loopback-only instance
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's compact table, not a log stream
+    import ray
+
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _trainable():
+    from ray import tune
+
+    return tune.with_resources(train_trial, {"cpu": 1})
+
+
+def _reporter():
+    from ray import tune
+
+    return tune.CLIReporter(
+        parameter_columns={
+            "point/method": "method",
+            "point/lambda": "lambda",
+            "point/sparsity_target": "sparsity_target",
+            "point/seed": "seed",
+        },
+        metric_columns={
+            "env_steps": "env_steps",
+            "episode_return_mean": "return",
+            "neurons": "neurons",
+            "eval_return_mean": "eval_return",
+        },
+        max_report_frequency=30,
+    )
+
+
+def start_sweep(cfg: SweepConfig, ws: Workspace) -> int:
+    """Run a new sweep; returns the number of trials that ended in error."""
+    if ws.sweep_file(cfg.name).exists():
+        raise FileExistsError(
+            f"a sweep named {cfg.name!r} exists in {ws.root}; `rayprune resume {cfg.name}` continues it"
+        )
+    if _tune_dir(ws, cfg.name).exists():
+        raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
+    check_env(cfg.env)
+    if client_for(ws.tracking_uri).get_experiment_by_name(cfg.name) is not None:
+        raise FileExistsError(f"MLflow experiment {cfg.name!r} already exists at {ws.tracking_uri}")
+    ws.root.mkdir(parents=True, exist_ok=True)
+    ws.save_sweep(cfg.name, cfg.dump())
+    create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
+
+    from ray import tune
+
+    param_space = {
+        "sweep": cfg.dump(),
+        "tracking_uri": ws.tracking_uri,
+        "point": tune.grid_search(cfg.points()),
+    }
+    print(f"rayprune: sweep {cfg.name!r}: {len(cfg.points())} trials on {cfg.env}")
+    with ray_session(ws.address):
+        tuner = tune.Tuner(
+            _trainable(),
+            param_space=param_space,
+            tune_config=tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent_trials),
+            run_config=tune.RunConfig(
+                name=cfg.name,
+                storage_path=ws.storage,
+                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                progress_reporter=_reporter(),
+                verbose=1,
+            ),
+        )
+        return _finish(tuner.fit(), cfg, ws)
+
+
+def resume_sweep(name: str, ws: Workspace) -> int:
+    """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints."""
+    raw, recorded = ws.load_sweep(name)
+    cfg = parse_config(raw)
+    path = _tune_dir(recorded, name)
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(path)):
+        raise SweepError(f"no Tune state for sweep {name!r} at {path}")
+    print(f"rayprune: resuming sweep {name!r} from {path}")
+    with ray_session(ws.address or recorded.address):
+        tuner = tune.Tuner.restore(str(path), trainable=_trainable(), resume_errored=True)
+        return _finish(tuner.fit(), cfg, recorded)
+
+
+def _tune_dir(ws: Workspace, name: str) -> Path:
+    return Path(ws.storage) / name
+
+
+def _finish(results, cfg: SweepConfig, ws: Workspace) -> int:
+    fail_unfinished_runs(ws.tracking_uri, cfg.name)
+    errors = 0
+    print(f"\n{'trial':<34} {'eval_return':>12} {'neurons':>8} {'weights':>8}")
+    for result in results:
+        point = result.config["point"]
+        metrics = result.metrics or {}
+        if result.error is not None:
+            errors += 1
+            print(f"{run_name(point):<34} {'ERROR':>12}")
+            continue
+        print(
+            f"{run_name(point):<34} {metrics.get('eval_return_mean', float('nan')):>12.1f} "
+            f"{metrics.get('neurons_compact', float('nan')):>8.0f} "
+            f"{metrics.get('weights_compact', float('nan')):>8.0f}"
+        )
+    print(
+        f"\nResults of {cfg.name!r}:\n"
+        f"  MLflow runs:  {ws.tracking_uri} (experiment {cfg.name!r}); browse with `rayprune ui`\n"
+        f"  Tune state:   {_tune_dir(ws, cfg.name)}\n"
+        f"  best policy:  `rayprune best {cfg.name} --out ./best_policy`"
+    )
+    return errors

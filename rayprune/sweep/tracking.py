@@ -1,0 +1,101 @@
+"""MLflow: one experiment per sweep, exactly one run per trial, metrics in batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+TRIAL_KEY_TAG = "rayprune.trial_key"
+SWEEP_TAG = "rayprune.sweep"
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+def client_for(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def create_experiment(tracking_uri: str, name: str, artifact_location: str | None) -> str:
+    """Create the sweep's experiment from the driver, before any trial can race to create the
+    store; a name already taken is an error, so no earlier sweep is written into."""
+    client = client_for(tracking_uri)
+    if client.get_experiment_by_name(name) is not None:
+        raise FileExistsError(f"MLflow experiment {name!r} already exists at {tracking_uri}")
+    return client.create_experiment(name, artifact_location=artifact_location, tags={SWEEP_TAG: name})
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise LookupError(f"no MLflow experiment named {name!r} at {client.tracking_uri}")
+    return experiment.experiment_id
+
+
+def find_trial_run(client: MlflowClient, experiment: str, key: str):
+    runs = client.search_runs(
+        [experiment_id(client, experiment)], filter_string=f"tags.`{TRIAL_KEY_TAG}` = '{key}'"
+    )
+    return runs[0] if runs else None
+
+
+class TrialRun:
+    """The MLflow run of one trial; a retried or resumed trial reopens the same run."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    @classmethod
+    def open(
+        cls, tracking_uri: str, experiment: str, key: str, name: str, params: dict[str, Any]
+    ) -> TrialRun:
+        client = client_for(tracking_uri)
+        existing = find_trial_run(client, experiment, key)
+        if existing is not None:
+            client.update_run(existing.info.run_id, status="RUNNING")
+            return cls(client, existing.info.run_id)
+        run = client.create_run(
+            experiment_id(client, experiment),
+            run_name=name,
+            tags={TRIAL_KEY_TAG: key, SWEEP_TAG: experiment},
+        )
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return cls(client, run.info.run_id)
+
+    def log_steps(self, rows: Iterable[tuple[int, dict[str, float]]]) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for step, row in rows for k, v in row.items()]
+        for start in range(0, len(metrics), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
+
+    def log_artifacts(self, local_dir: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def finish(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def fail_unfinished_runs(tracking_uri: str, experiment: str) -> int:
+    """Mark FAILED the runs that a killed or errored trial left RUNNING; returns how many."""
+    client = client_for(tracking_uri)
+    running = client.search_runs(
+        [experiment_id(client, experiment)],
+        filter_string=f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'",
+    )
+    for run in running:
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return len(running)
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """{"ppo": {"lr": 1}} -> {"ppo.lr": 1}: every hyperparameter as one MLflow param."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(flatten(f"{prefix}.{key}" if prefix else key, sub))
+        return out
+    return {prefix: value}

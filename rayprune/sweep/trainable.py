@@ -1,0 +1,177 @@
+"""One Tune trial: train PPO with pruning, checkpoint, track in MLflow, export the compact policy."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from rayprune.policy import ARTIFACT_DIR, OnnxPolicy, check_env, evaluate, export_compact_policy
+from rayprune.policy.artifact import write_info
+from rayprune.pruning import METHODS, compact, dense_size_of, size_of_compact, target_reached
+from rayprune.rllib import build_ppo_config, learner_module, restore_algorithm
+from rayprune.sweep.config import SweepConfig, run_name, trial_key
+from rayprune.sweep.tracking import TrialRun, flatten
+
+STATE_FILE = "rayprune_state.json"
+ALGO_DIR = "algorithm"
+LEARNER_KEYS = ("neurons", "weights", "flops", "sparsity", "sparsity_target_now", "threshold", "regularizer")
+
+
+def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
+    """The Learner's PruningSpec, in plain types."""
+    p = cfg.pruning
+    spec: dict[str, Any] = {
+        "method": point["method"],
+        "lam": point["lambda"],
+        "reading": p.reading,
+        "scope": p.scope,
+        "min_neurons": p.min_neurons,
+    }
+    if METHODS[point["method"]].importance is not None:
+        spec["schedule"] = {
+            "sparsity_target": point["sparsity_target"],
+            "initial_sparsity": min(p.initial_sparsity, point["sparsity_target"]),
+            "start_iter": p.start_iter,
+            "end_iter": p.end_iter,
+            "frequency": p.frequency,
+        }
+    return spec
+
+
+def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The per-iteration curve logged to MLflow and Tune, from RLlib's nested result."""
+    learner = result["learners"]["default_policy"]
+    row = {
+        "episode_return_mean": result["env_runners"].get("episode_return_mean", float("nan")),
+        "env_steps": result["num_env_steps_sampled_lifetime"],
+        **{key: learner[key] for key in LEARNER_KEYS},
+        **{key: value for key, value in learner.items() if key.startswith("neurons_l")},
+    }
+    return {k: float(v) for k, v in row.items()}
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """Tune function trainable. config: {"sweep": SweepConfig dump, "tracking_uri", "point"}."""
+    cfg = SweepConfig.model_validate(config["sweep"])
+    point = config["point"]
+    params = {**flatten("", {k: v for k, v in cfg.dump().items() if k != "grid"}), **point}
+    run = TrialRun.open(config["tracking_uri"], cfg.name, trial_key(cfg.name, point), run_name(point), params)
+    try:
+        _train(cfg, point, run)
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    run.finish("FINISHED")
+
+
+def _train(cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> None:
+    checkpoint = tune.get_checkpoint()
+    state: dict[str, Any] = {}
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = json.loads((Path(d) / STATE_FILE).read_text())
+            if state.get("final"):  # relaunched after it had finished: nothing left to do
+                tune.report(state["final"])
+                return
+            algo = _build(cfg, point)
+            restore_algorithm(algo, Path(d) / ALGO_DIR)
+    else:
+        algo = _build(cfg, point)
+    try:
+        _loop(algo, cfg, run)
+        final = _export_and_evaluate(algo, cfg, point, run)
+    finally:
+        algo.stop()
+    _report(final, {"final": final})
+
+
+def _build(cfg: SweepConfig, point: dict[str, Any]):
+    return build_ppo_config(
+        env=cfg.env,
+        seed=point["seed"],
+        ppo=cfg.ppo.model_dump(),
+        model=cfg.model.model_dump(),
+        pruning=pruning_dict(cfg, point),
+        num_envs_per_env_runner=cfg.num_envs_per_env_runner,
+    ).build_algo()
+
+
+def _loop(algo, cfg: SweepConfig, run: TrialRun) -> None:
+    """Metrics reach MLflow only with a checkpoint, so a trial resumed from its last
+    checkpoint never logs the same step twice."""
+    pending: list[tuple[int, dict[str, float]]] = []
+    while True:
+        result = algo.train()
+        row = iteration_metrics(result)
+        step = int(result["training_iteration"])
+        pending.append((step, row))
+        done = row["env_steps"] >= cfg.budget_env_steps
+        if done or step % cfg.checkpoint_every == 0:
+            run.log_steps(pending)
+            pending = []
+            _report(row, {"iteration": step}, algo)
+        else:
+            tune.report(row)
+        if done:
+            return
+
+
+def _report(metrics: dict[str, Any], state: dict[str, Any], algo=None) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        if algo is not None:
+            algo.save_to_path(str(Path(d) / ALGO_DIR))
+        (Path(d) / STATE_FILE).write_text(json.dumps(state))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _export_and_evaluate(algo, cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> dict[str, Any]:
+    actor = learner_module(algo).actor.cpu()
+    net = compact(actor)
+    size = size_of_compact(net)
+    dense = dense_size_of(actor)
+    obs_dim, action_space = check_env(cfg.env)
+    info = {
+        "env": cfg.env,
+        "method": point["method"],
+        "lambda": point["lambda"],
+        "sparsity_target": point["sparsity_target"],
+        "reading": cfg.pruning.reading,
+        "scope": cfg.pruning.scope,
+        "seed": point["seed"],
+        "obs_dim": obs_dim,
+        "action_space": action_space,
+        "activation": net.activation,
+        "hidden_dense": dense.neurons_per_layer,
+        "hidden_compact": size.neurons_per_layer,
+        "neurons_dense": dense.neurons,
+        "neurons_compact": size.neurons,
+        "weights_dense": dense.weights,
+        "weights_compact": size.weights,
+        "flops_dense": dense.flops,
+        "flops_compact": size.flops,
+        "sparsity": size.sparsity(dense),
+        "target_reached": target_reached(size.neurons_per_layer, dense.neurons_per_layer, point["sparsity_target"]),
+        "eval_return_mean": None,
+        "eval_return_std": None,
+        "eval_episodes": cfg.eval_episodes,
+    }
+    with tempfile.TemporaryDirectory() as d:
+        folder = export_compact_policy(net, Path(d) / ARTIFACT_DIR, info)
+        # Evaluate the exported ONNX graph, not the torch module: what ships is what is measured.
+        result = evaluate(OnnxPolicy(folder), cfg.env, cfg.eval_episodes, seed=10_000 + 1_000 * point["seed"])
+        info.update(eval_return_mean=result.mean, eval_return_std=result.std)
+        write_info(folder, info)
+        run.log_artifacts(folder, ARTIFACT_DIR)
+    final = {
+        "eval_return_mean": result.mean,
+        "eval_return_std": result.std,
+        "target_reached": float(info["target_reached"]),
+        "weights_compact": float(size.weights),
+        "neurons_compact": float(size.neurons),
+    }
+    run.log_steps([(int(algo.iteration), final)])
+    return final
