@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from rayprune.policy import UnsupportedEnvError, check_env
+from rayprune.sweep.config import ConfigError, apply_overrides, load_config, parse_config, trial_key
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = {"name": "t", "env": "CartPole-v1", "budget_env_steps": 200_000}
+
+
+def test_shipped_configs_are_valid():
+    for path in sorted((REPO / "tune_configs").glob("*.yaml")):
+        assert load_config(path).name == path.stem
+
+
+def test_paper_grid_size():
+    cfg = load_config(REPO / "tune_configs" / "cartpole_dsp.yaml")
+    points = cfg.points()
+    assert len(points) == 6 * 4 * 5 + 5  # DSP grid plus one dense run per seed
+    assert sum(p["method"] == "ppo" for p in points) == 5
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"learning_rate": 1e-3}, "learning_rate: unknown key"),
+        ({"ppo": {"lr_schedule": 1}}, "ppo.lr_schedule: unknown key"),
+        ({"grid": {"lambda": [-1e-4]}}, "lambda must be >= 0"),
+        ({"grid": {"sparsity_target": [1.0]}}, "sparsity_target must be in [0, 1)"),
+        ({"grid": {"sparsity_target": [-0.1]}}, "sparsity_target must be in [0, 1)"),
+        ({"grid": {"method": ["magic"]}}, "unknown method"),
+        ({"pruning": {"reading": "median"}}, "pruning.reading"),
+        ({"pruning": {"start_iter": 9, "end_iter": 9}}, "end_iter (9) must be > start_iter (9)"),
+        ({"budget_env_steps": 10_000}, "past the budget's last iteration"),
+        ({"model": {"activation": "gelu2"}}, "unknown activation"),
+        ({"name": "../escape"}, "name:"),
+    ],
+)
+def test_bad_config_is_one_line_error(patch, message):
+    raw = {**BASE, **patch}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_overrides_select_a_slice_of_the_grid():
+    raw = apply_overrides(dict(BASE), ["grid.lambda=[1e-5, 1e-4]", "grid.seed=[3]", "ppo.lr=1e-3"])
+    cfg = parse_config(raw)
+    assert cfg.grid.lambda_ == [1e-5, 1e-4] and cfg.grid.seed == [3] and cfg.ppo.lr == 1e-3
+    with pytest.raises(ConfigError):
+        apply_overrides(dict(BASE), ["grid.lambda"])
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_trial_key_depends_on_sweep_and_hyperparameters():
+    point = {"method": "dsp", "lambda": 1e-4, "sparsity_target": 0.9, "seed": 0}
+    assert trial_key("a", point) == trial_key("a", dict(reversed(list(point.items()))))
+    assert trial_key("a", point) != trial_key("b", point)
+    assert trial_key("a", point) != trial_key("a", {**point, "seed": 1})
+
+
+def test_environment_checks():
+    assert check_env("CartPole-v1") == (4, {"type": "discrete", "n": 2})
+    obs_dim, space = check_env("Pendulum-v1")
+    assert obs_dim == 3 and space["type"] == "box" and space["low"] == [-2.0]
+    with pytest.raises(UnsupportedEnvError, match="unknown environment"):
+        check_env("NoSuchEnv-v9")

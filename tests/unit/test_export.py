@@ -1,0 +1,120 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rayprune.policy import (
+    INFO_FILE,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    ArtifactError,
+    OnnxPolicy,
+    export_compact_policy,
+    load_compact_policy,
+    read_info,
+)
+from rayprune.pruning import MaskedMLP, compact, dense_size_of, size_of_compact
+
+DISCRETE = {"type": "discrete", "n": 3}
+BOX = {"type": "box", "shape": [2], "low": [-1.0, -2.0], "high": [1.0, 2.0]}
+
+
+def make_policy(tmp_path, action_space, activation="tanh", name="compact_policy"):
+    torch.manual_seed(0)
+    out_dim = action_space.get("n") or action_space["shape"][0]
+    mlp = MaskedMLP(5, [32, 32], out_dim, activation)
+    mlp.hidden[0].mask[::3] = 0
+    mlp.hidden[1].mask[:20] = 0
+    net = compact(mlp)
+    size, dense = size_of_compact(net), dense_size_of(mlp)
+    info = {
+        "env": "Test-v0", "method": "dsp", "lambda": 1e-4, "sparsity_target": 0.5, "reading": "rank",
+        "scope": "layer", "seed": 0, "obs_dim": 5, "action_space": action_space,
+        "activation": activation, "hidden_dense": dense.neurons_per_layer,
+        "hidden_compact": size.neurons_per_layer, "neurons_dense": dense.neurons,
+        "neurons_compact": size.neurons, "weights_dense": dense.weights,
+        "weights_compact": size.weights, "flops_dense": dense.flops, "flops_compact": size.flops,
+        "eval_return_mean": 1.0, "eval_return_std": 0.0, "eval_episodes": 20,
+    }  # fmt: skip
+    return mlp, export_compact_policy(net, tmp_path / name, info)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("batch", [1, 37, 4096])
+def test_onnx_equals_torch(tmp_path, activation, batch):
+    mlp, folder = make_policy(tmp_path, DISCRETE, activation)
+    obs = np.random.default_rng(batch).normal(size=(batch, 5)).astype(np.float32)
+    with torch.no_grad():
+        expected = mlp(torch.from_numpy(obs)).numpy()
+    np.testing.assert_allclose(OnnxPolicy(folder).outputs(obs), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_graph_names_and_dynamic_batch(tmp_path):
+    import onnx
+
+    _, folder = make_policy(tmp_path, BOX)
+    model = onnx.load(str(folder / ONNX_FILE))
+    assert [i.name for i in model.graph.input] == ["obs"]
+    assert [o.name for o in model.graph.output] == ["action_mean"]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic batch
+    assert sorted(p.name for p in folder.iterdir()) == [INFO_FILE, ONNX_FILE, WEIGHTS_FILE]
+
+
+def test_safetensors_loader_rebuilds_the_compact_module(tmp_path):
+    mlp, folder = make_policy(tmp_path, DISCRETE)
+    net, info = load_compact_policy(folder)
+    assert net.hidden_sizes == info["hidden_compact"] == [21, 12]
+    x = torch.randn(50, 5)
+    with torch.no_grad():
+        assert torch.allclose(net(x), mlp(x), atol=1e-6)
+
+
+def test_continuous_actions_are_clipped_to_bounds(tmp_path):
+    _, folder = make_policy(tmp_path, BOX)
+    policy = OnnxPolicy(folder)
+    obs = np.random.default_rng(0).normal(size=(500, 5)).astype(np.float32) * 50
+    actions = policy.act(obs)
+    assert np.all(actions >= [-1, -2]) and np.all(actions <= [1, 2])
+    assert np.allclose(actions, np.clip(policy.outputs(obs), [-1, -2], [1, 2]))
+
+
+def test_export_refuses_to_overwrite(tmp_path):
+    make_policy(tmp_path, DISCRETE)
+    before = (tmp_path / "compact_policy" / INFO_FILE).read_text()
+    with pytest.raises(FileExistsError):
+        make_policy(tmp_path, DISCRETE)
+    assert (tmp_path / "compact_policy" / INFO_FILE).read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["compact_policy"]  # no temp folder left
+
+
+def test_failed_export_leaves_nothing(tmp_path):
+    _, folder = make_policy(tmp_path, DISCRETE, name="a")
+    net, info = load_compact_policy(folder)
+    with pytest.raises(ValueError):
+        export_compact_policy(net, tmp_path / "b", {k: v for k, v in info.items() if k != "seed"})
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda f: (f / INFO_FILE).write_text("{not json"),
+        lambda f: (f / INFO_FILE).write_text(json.dumps({"env": "x"})),
+        lambda f: (f / INFO_FILE).unlink(),
+        lambda f: (f / WEIGHTS_FILE).write_bytes(b"\x00garbage"),
+    ],
+)
+def test_corrupt_folder_gives_artifact_error(tmp_path, corrupt):
+    _, folder = make_policy(tmp_path, DISCRETE)
+    corrupt(folder)
+    with pytest.raises(ArtifactError):
+        load_compact_policy(folder)
+
+
+def test_corrupt_onnx_gives_artifact_error(tmp_path):
+    _, folder = make_policy(tmp_path, DISCRETE)
+    (folder / ONNX_FILE).write_bytes(b"not a graph")
+    with pytest.raises(ArtifactError):
+        OnnxPolicy(folder)
+    assert read_info(folder)["method"] == "dsp"
