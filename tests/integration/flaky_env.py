@@ -1,0 +1,28 @@
+"""CartPole that raises once, mid-training, to make a Tune trial fail and be retried.
+
+Loaded by the trial processes as `tests.integration.flaky_env:FlakyCartPole-v0`; the marker
+file (RAYPRUNE_TEST_FLAKY_MARKER) records that the failure has happened.
+"""
+
+import os
+from pathlib import Path
+
+import gymnasium as gym
+from gymnasium.envs.classic_control import CartPoleEnv
+
+FAIL_AFTER_STEPS = 700  # one env of two: past the checkpoint at 1000 sampled steps
+
+
+class FlakyCartPole(CartPoleEnv):
+    steps = 0
+
+    def step(self, action):
+        FlakyCartPole.steps += 1
+        marker = Path(os.environ["RAYPRUNE_TEST_FLAKY_MARKER"])
+        if FlakyCartPole.steps > FAIL_AFTER_STEPS and not marker.exists():
+            marker.write_text("failed once")
+            raise RuntimeError("injected failure")
+        return super().step(action)
+
+
+gym.register("FlakyCartPole-v0", entry_point=FlakyCartPole, max_episode_steps=500)

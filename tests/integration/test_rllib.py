@@ -1,0 +1,103 @@
+"""Real RLlib PPO (new API stack) with the masked module and the pruning Learner, tiny budgets."""
+
+import pytest
+import torch
+from ray.rllib.core.columns import Columns
+
+from rayprune.rllib import build_ppo_config, learner_module, restore_algorithm, sampler_module
+
+pytestmark = pytest.mark.integration
+
+PPO = {"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 2, "lr": 3e-4}
+MODEL = {"hidden": [16, 16], "critic_hidden": [8]}
+
+
+def dsp(target=0.75, start=1, end=2):
+    schedule = {"sparsity_target": target, "start_iter": start, "end_iter": end}
+    return {"method": "dsp", "lam": 1e-3, "schedule": schedule}
+
+
+def build(env="CartPole-v1", pruning=None, seed=0):
+    return build_ppo_config(
+        env=env, seed=seed, ppo=PPO, model=MODEL, pruning=pruning or dsp(), num_envs_per_env_runner=2
+    ).build_algo()
+
+
+def kept(module):
+    return [int(m.sum()) for m in module.actor.masks]
+
+
+def test_masks_reach_samplers_in_the_same_iteration(local_ray):
+    algo = build()
+    try:
+        results = [algo.train() for _ in range(3)]
+        learner = [r["learners"]["default_policy"] for r in results]
+        assert [l["neurons"] for l in learner] == [32, 8, 8]
+        assert [l["sparsity_target_now"] for l in learner] == [0.0, 0.75, 0.75]
+        assert learner[1]["neurons_l0"] == 4 and learner[1]["regularizer"] > 0
+        assert learner[1]["weights"] == 4 * 4 + 4 * 4 + 4 * 2
+        # The EnvRunner samples with the masks chosen at the end of the iteration.
+        assert kept(sampler_module(algo)) == kept(learner_module(algo)) == [4, 4]
+        for sampled, learned in zip(sampler_module(algo).actor.masks, learner_module(algo).actor.masks):
+            assert torch.equal(sampled, learned)
+    finally:
+        algo.stop()
+
+
+def test_critic_shares_nothing_with_the_actor(local_ray):
+    algo = build()
+    try:
+        module = learner_module(algo)
+        actor = {id(p) for p in module.actor.parameters()}
+        assert actor.isdisjoint(id(p) for p in module.critic.parameters())
+        assert not hasattr(sampler_module(algo), "critic")  # EnvRunners hold inference-only modules
+    finally:
+        algo.stop()
+
+
+def test_restore_keeps_masks_step_and_syncs_samplers(local_ray, tmp_path):
+    algo = build(pruning=dsp(start=1, end=3))
+    try:
+        algo.train()
+        algo.train()
+        masks = [m.clone() for m in learner_module(algo).actor.masks]
+        algo.save_to_path(str(tmp_path / "ckpt"))
+    finally:
+        algo.stop()
+    restored = build(pruning=dsp(start=1, end=3), seed=1)
+    try:
+        restore_algorithm(restored, tmp_path / "ckpt")
+        assert int(learner_module(restored).prune_step) == 2
+        for module in (learner_module(restored), sampler_module(restored)):
+            assert all(torch.equal(a, b) for a, b in zip(module.actor.masks, masks))
+        result = restored.train()
+        assert result["learners"]["default_policy"]["prune_step"] == 3
+        assert result["learners"]["default_policy"]["sparsity_target_now"] == 0.75
+    finally:
+        restored.stop()
+
+
+def test_dense_ppo_runs_through_the_same_module(local_ray):
+    algo = build(pruning={"method": "ppo"})
+    try:
+        learner = [algo.train()["learners"]["default_policy"] for _ in range(2)][-1]
+        assert learner["neurons"] == 32 and learner["regularizer"] == 0.0
+        assert kept(sampler_module(algo)) == [16, 16]
+    finally:
+        algo.stop()
+
+
+def test_continuous_masks_leave_exploration_std_alone(local_ray):
+    algo = build(env="Pendulum-v1")
+    try:
+        for _ in range(2):
+            algo.train()
+        module = learner_module(algo)
+        assert kept(module) == [4, 4]
+        obs = torch.randn(5, 3)
+        inputs = module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+        mean, log_std = inputs.chunk(2, dim=-1)
+        assert torch.allclose(mean, module.actor(obs))
+        assert torch.equal(log_std, module.log_std.expand_as(mean))  # state-independent
+    finally:
+        algo.stop()

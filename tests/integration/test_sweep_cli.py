@@ -1,0 +1,157 @@
+"""The product end to end: `rayprune sweep`, then MLflow, `best`, `eval`, `resume`, bad input.
+
+Each command runs as a real process; a sweep's own `ray.shutdown()` stops the local Ray it
+started, so nothing else on the machine is touched.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+METRICS = {
+    "episode_return_mean", "env_steps", "neurons", "neurons_l0", "neurons_l1", "weights", "flops",
+    "sparsity", "sparsity_target_now", "eval_return_mean",
+}  # fmt: skip
+TINY = {
+    "name": "tiny",
+    "env": "CartPole-v1",
+    "budget_env_steps": 2000,
+    "ppo": {"train_batch_size": 500, "minibatch_size": 128, "num_epochs": 2},
+    "model": {"hidden": [16, 16], "critic_hidden": [16]},
+    "pruning": {"start_iter": 1, "end_iter": 3},
+    "grid": {"method": ["dsp", "ppo"], "lambda": [1e-4], "sparsity_target": [0.5], "seed": [0]},
+    "num_envs_per_env_runner": 2,
+    "checkpoint_every": 2,
+    "eval_episodes": 3,
+}
+
+
+def rayprune(*args, cwd, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "rayprune.cli", *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )  # fmt: skip
+
+
+def write_config(folder: Path, **patch) -> Path:
+    path = folder / f"{patch.get('name', TINY['name'])}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **patch}))
+    return path
+
+
+def runs_of(results: Path, experiment: str):
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id])
+
+
+def assert_one_line_error(proc, fragment):
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rayprune: error:") and fragment in lines[0], proc.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    proc = rayprune("sweep", write_config(folder), cwd=folder)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return folder, proc
+
+
+def test_sweep_leaves_one_finished_run_per_trial_with_curves(finished_sweep):
+    folder, proc = finished_sweep
+    assert "rayprune_results" in proc.stdout and "rayprune best tiny" in proc.stdout
+    client, runs = runs_of(folder / "rayprune_results", "tiny")
+    assert sorted(r.info.run_name for r in runs) == ["dsp-lam0.0001-sp0.5-seed0", "ppo-seed0"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert METRICS <= set(run.data.metrics)
+        assert run.data.params["ppo.train_batch_size"] == "500"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "env_steps")]
+        assert steps == [1, 2, 3, 4]
+        files = {a.path for a in client.list_artifacts(run.info.run_id, "compact_policy")}
+        assert files == {f"compact_policy/{n}" for n in ("policy.onnx", "policy.safetensors", "compression.json")}
+    dsp = next(r for r in runs if r.info.run_name.startswith("dsp"))
+    neurons = [m.value for m in client.get_metric_history(dsp.info.run_id, "neurons")]
+    assert neurons[0] == 32 and neurons[-1] == 16  # pruned to sparsity 0.5 while training
+    assert dsp.data.params["lambda"] == "0.0001" and dsp.data.metrics["target_reached"] == 1.0
+
+
+def test_best_registers_and_downloads_then_eval_runs_it(finished_sweep):
+    folder, _ = finished_sweep
+    proc = rayprune("best", "tiny", "--out", "best_policy", "--min-sparsity", "0.4", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "dsp-lam0.0001-sp0.5-seed0" in proc.stdout  # the only run at sparsity >= 0.4
+    info = json.loads((folder / "best_policy" / "compression.json").read_text())
+    assert info["hidden_compact"] == [8, 8] and info["method"] == "dsp"
+    client = MlflowClient(f"sqlite:///{folder / 'rayprune_results' / 'mlflow.db'}")
+    assert str(client.get_model_version_by_alias("rayprune-tiny", "best").version) == "1"
+
+    proc = rayprune("eval", folder / "best_policy", "--episodes", "3", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "over 3 episodes on CartPole-v1" in proc.stdout and "hidden [8, 8]" in proc.stdout
+
+    again = rayprune("best", "tiny", "--out", "best_policy", cwd=folder)
+    assert_one_line_error(again, "refusing to overwrite")
+    assert json.loads((folder / "best_policy" / "compression.json").read_text()) == info
+
+
+def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
+    folder, _ = finished_sweep
+    _, before = runs_of(folder / "rayprune_results", "tiny")
+    proc = rayprune("resume", "tiny", cwd=folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, after = runs_of(folder / "rayprune_results", "tiny")
+    assert {r.info.run_id: r.info.end_time for r in after} == {r.info.run_id: r.info.end_time for r in before}
+
+
+def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_path):
+    folder, _ = finished_sweep
+    results = folder / "rayprune_results"
+    _, before = runs_of(results, "tiny")
+    assert_one_line_error(rayprune("sweep", write_config(tmp_path), cwd=folder), "exists")
+    _, after = runs_of(results, "tiny")
+    assert [(r.info.run_id, r.info.status) for r in after] == [(r.info.run_id, r.info.status) for r in before]
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    cases = [
+        (("sweep", write_config(tmp_path, name="a", learning_rate=1)), "learning_rate: unknown key"),
+        (("sweep", write_config(tmp_path, name="b"), "--set", "grid.lambda=[-1]"), "lambda must be >= 0"),
+        (("sweep", write_config(tmp_path, name="c"), "--set", "grid.sparsity_target=[1.5]"), "[0, 1)"),
+        (("sweep", write_config(tmp_path, name="d", env="NoSuchEnv-v0")), "unknown environment"),
+        (("resume", "missing"), "no sweep named 'missing'"),
+        (("best", "missing", "--out", "x"), "no sweep named 'missing'"),
+        (("eval", tmp_path), "compression.json is missing"),
+    ]
+    for args, fragment in cases:
+        assert_one_line_error(rayprune(*args, cwd=fresh), fragment)
+    assert list(fresh.iterdir()) == []  # nothing was created
+
+
+def test_crashed_trial_is_retried_from_its_checkpoint(tmp_path):
+    marker = tmp_path / "failed-once"
+    config = write_config(
+        tmp_path, name="flaky", env="tests.integration.flaky_env:FlakyCartPole-v0",
+        grid={"method": ["dsp"], "lambda": [1e-4], "sparsity_target": [0.5], "seed": [0]},
+    )  # fmt: skip
+    proc = rayprune("sweep", config, cwd=tmp_path, env={"RAYPRUNE_TEST_FLAKY_MARKER": str(marker)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert marker.exists()  # the trial really crashed once
+    client, runs = runs_of(tmp_path / "rayprune_results", "flaky")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    history = client.get_metric_history(runs[0].info.run_id, "env_steps")
+    # restarted from the iteration-2 checkpoint: no step logged twice, none missing
+    assert [m.step for m in history] == [1, 2, 3, 4]
+    assert [m.value for m in history] == sorted(m.value for m in history)
