@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE, ArtifactError, read_info
+from rayprune.policy.spaces import UnsupportedEnvError, check_env
 
 
 class OnnxPolicy:
@@ -59,6 +60,12 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     """Return of `episodes` deterministic episodes (Eq. 20), seeds seed, seed+1, ..."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    obs_dim, action_space = check_env(env_id)
+    if obs_dim != policy.info["obs_dim"] or action_space["type"] != policy.info["action_space"]["type"]:
+        raise UnsupportedEnvError(
+            f"{env_id} (obs {obs_dim}, {action_space['type']} actions) does not fit a policy trained on "
+            f"{policy.info['env']} (obs {policy.info['obs_dim']}, {policy.info['action_space']['type']} actions)"
+        )
     env = gym.make(env_id)
     returns = []
     try:

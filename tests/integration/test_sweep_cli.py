@@ -6,8 +6,12 @@ started, so nothing else on the machine is touched.
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -102,6 +106,9 @@ def test_best_registers_and_downloads_then_eval_runs_it(finished_sweep):
     assert proc.returncode == 0, proc.stderr
     assert "over 3 episodes on CartPole-v1" in proc.stdout and "hidden [8, 8]" in proc.stdout
 
+    mismatch = rayprune("eval", folder / "best_policy", "--env", "Pendulum-v1", cwd=folder)
+    assert_one_line_error(mismatch, "does not fit a policy trained on CartPole-v1")
+
     again = rayprune("best", "tiny", "--out", "best_policy", cwd=folder)
     assert_one_line_error(again, "refusing to overwrite")
     assert json.loads((folder / "best_policy" / "compression.json").read_text()) == info
@@ -155,3 +162,41 @@ def test_crashed_trial_is_retried_from_its_checkpoint(tmp_path):
     # restarted from the iteration-2 checkpoint: no step logged twice, none missing
     assert [m.step for m in history] == [1, 2, 3, 4]
     assert [m.value for m in history] == sorted(m.value for m in history)
+
+
+def test_ui_serves_the_sweep_store_on_loopback(finished_sweep, tmp_path):
+    folder, _ = finished_sweep
+    assert_one_line_error(rayprune("ui", cwd=tmp_path), "no MLflow store")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rayprune.cli", "ui", "--port", str(port)],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        body = wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
+        assert body.strip() == "OK"
+        experiments = wait_for(
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", 10
+        )
+        assert '"name": "tiny"' in experiments or '"name":"tiny"' in experiments
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it forked, nothing else
+        server.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
