@@ -11,7 +11,15 @@ from ray import tune
 
 from rayprune.policy import ARTIFACT_DIR, OnnxPolicy, check_env, evaluate, export_compact_policy
 from rayprune.policy.artifact import write_info
-from rayprune.pruning import METHODS, compact, dense_size_of, size_of_compact, target_reached
+from rayprune.pruning import (
+    METHODS,
+    CompactMLP,
+    NetworkSize,
+    compact,
+    dense_size_of,
+    size_of_compact,
+    target_reached,
+)
 from rayprune.rllib import build_ppo_config, learner_module, restore_algorithm
 from rayprune.sweep.config import SweepConfig, run_name, trial_key
 from rayprune.sweep.tracking import TrialRun, flatten
@@ -34,7 +42,7 @@ def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
     if METHODS[point["method"]].importance is not None:
         spec["schedule"] = {
             "sparsity_target": point["sparsity_target"],
-            "initial_sparsity": min(p.initial_sparsity, point["sparsity_target"]),
+            "initial_sparsity": p.initial_sparsity,
             "start_iter": p.start_iter,
             "end_iter": p.end_iter,
             "frequency": p.frequency,
@@ -129,12 +137,36 @@ def _report(metrics: dict[str, Any], state: dict[str, Any], algo=None) -> None:
 
 
 def _export_and_evaluate(algo, cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> dict[str, Any]:
+    """Compact the actor, export it, evaluate the exported ONNX graph (what ships is what is
+    measured), and log the folder to the trial's run."""
     actor = learner_module(algo).actor.cpu()
     net = compact(actor)
+    info = compression_info(cfg, point, net, dense_size_of(actor))
+    with tempfile.TemporaryDirectory() as d:
+        folder = export_compact_policy(net, Path(d) / ARTIFACT_DIR, info)
+        seed = 10_000 + 1_000 * point["seed"]  # episodes the agent never trained on
+        result = evaluate(OnnxPolicy(folder), cfg.env, cfg.eval_episodes, seed=seed)
+        info.update(eval_return_mean=result.mean, eval_return_std=result.std)
+        write_info(folder, info)
+        run.log_artifacts(folder, ARTIFACT_DIR)
+    final = {
+        "eval_return_mean": result.mean,
+        "eval_return_std": result.std,
+        "target_reached": float(info["target_reached"]),
+        "weights_compact": float(info["weights_compact"]),
+        "neurons_compact": float(info["neurons_compact"]),
+    }
+    run.log_steps([(int(algo.iteration), final)])
+    return final
+
+
+def compression_info(
+    cfg: SweepConfig, point: dict[str, Any], net: CompactMLP, dense: NetworkSize
+) -> dict[str, Any]:
+    """compression.json before evaluation (eval_return_* are filled in afterwards)."""
     size = size_of_compact(net)
-    dense = dense_size_of(actor)
     obs_dim, action_space = check_env(cfg.env)
-    info = {
+    return {
         "env": cfg.env,
         "method": point["method"],
         "lambda": point["lambda"],
@@ -154,24 +186,10 @@ def _export_and_evaluate(algo, cfg: SweepConfig, point: dict[str, Any], run: Tri
         "flops_dense": dense.flops,
         "flops_compact": size.flops,
         "sparsity": size.sparsity(dense),
-        "target_reached": target_reached(size.neurons_per_layer, dense.neurons_per_layer, point["sparsity_target"]),
+        "target_reached": target_reached(
+            size.neurons_per_layer, dense.neurons_per_layer, point["sparsity_target"]
+        ),
         "eval_return_mean": None,
         "eval_return_std": None,
         "eval_episodes": cfg.eval_episodes,
     }
-    with tempfile.TemporaryDirectory() as d:
-        folder = export_compact_policy(net, Path(d) / ARTIFACT_DIR, info)
-        # Evaluate the exported ONNX graph, not the torch module: what ships is what is measured.
-        result = evaluate(OnnxPolicy(folder), cfg.env, cfg.eval_episodes, seed=10_000 + 1_000 * point["seed"])
-        info.update(eval_return_mean=result.mean, eval_return_std=result.std)
-        write_info(folder, info)
-        run.log_artifacts(folder, ARTIFACT_DIR)
-    final = {
-        "eval_return_mean": result.mean,
-        "eval_return_std": result.std,
-        "target_reached": float(info["target_reached"]),
-        "weights_compact": float(size.weights),
-        "neurons_compact": float(size.neurons),
-    }
-    run.log_steps([(int(algo.iteration), final)])
-    return final
