@@ -33,9 +33,7 @@ def sweep(
     from rayprune.sweep import Workspace, load_config, start_sweep
 
     cfg = load_config(config, set_)
-    errors = start_sweep(cfg, Workspace.create(results, tracking_uri, storage, address))
-    if errors:
-        raise UserError(f"{errors} trial(s) failed; `rayprune resume {cfg.name}` retries them")
+    _check_outcome(cfg.name, start_sweep(cfg, Workspace.create(results, tracking_uri, storage, address)))
 
 
 @app.command()
@@ -43,9 +41,15 @@ def resume(name: str, results: Results = DEFAULT_RESULTS) -> None:
     """Continue an interrupted sweep; finished trials are not rerun."""
     from rayprune.sweep import Workspace, resume_sweep
 
-    errors = resume_sweep(name, Workspace.create(results))
-    if errors:
-        raise UserError(f"{errors} trial(s) failed again")
+    _check_outcome(name, resume_sweep(name, Workspace.create(results)))
+
+
+def _check_outcome(name: str, outcome) -> None:
+    if outcome.failed or outcome.unfinished:
+        raise UserError(
+            f"{outcome.failed} trial(s) failed and {outcome.unfinished} did not finish; "
+            f"`rayprune resume {name}` continues them"
+        )
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from rayprune.policy import check_env
@@ -59,8 +60,8 @@ def _reporter():
     )
 
 
-def start_sweep(cfg: SweepConfig, ws: Workspace) -> int:
-    """Run a new sweep; returns the number of trials that ended in error."""
+def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
+    """Run a new sweep to the end, or until interrupted (Ctrl-C stops it gracefully)."""
     if ws.sweep_file(cfg.name).exists():
         raise FileExistsError(
             f"a sweep named {cfg.name!r} exists in {ws.root}; `rayprune resume {cfg.name}` continues it"
@@ -98,7 +99,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> int:
         return _finish(tuner.fit(), cfg, ws)
 
 
-def resume_sweep(name: str, ws: Workspace) -> int:
+def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints."""
     raw, recorded = ws.load_sweep(name)
     cfg = parse_config(raw)
@@ -117,26 +118,36 @@ def _tune_dir(ws: Workspace, name: str) -> Path:
     return Path(ws.storage) / name
 
 
-def _finish(results, cfg: SweepConfig, ws: Workspace) -> int:
+@dataclass(frozen=True)
+class SweepOutcome:
+    finished: int
+    failed: int
+    unfinished: int  # interrupted or never started: `rayprune resume` continues them
+
+
+def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     fail_unfinished_runs(ws.tracking_uri, cfg.name)
-    errors = 0
+    counts = {"finished": 0, "failed": 0, "unfinished": 0}
     print(f"\n{'trial':<34} {'eval_return':>12} {'neurons':>8} {'weights':>8}")
     for result in results:
-        point = result.config["point"]
+        name = run_name(result.config["point"]) if result.config else "(not started)"
         metrics = result.metrics or {}
         if result.error is not None:
-            errors += 1
-            print(f"{run_name(point):<34} {'ERROR':>12}")
-            continue
-        print(
-            f"{run_name(point):<34} {metrics.get('eval_return_mean', float('nan')):>12.1f} "
-            f"{metrics.get('neurons_compact', float('nan')):>8.0f} "
-            f"{metrics.get('weights_compact', float('nan')):>8.0f}"
-        )
+            counts["failed"] += 1
+            print(f"{name:<34} {'FAILED':>12}")
+        elif "eval_return_mean" not in metrics:
+            counts["unfinished"] += 1
+            print(f"{name:<34} {'UNFINISHED':>12}")
+        else:
+            counts["finished"] += 1
+            print(
+                f"{name:<34} {metrics['eval_return_mean']:>12.1f} "
+                f"{metrics['neurons_compact']:>8.0f} {metrics['weights_compact']:>8.0f}"
+            )
     print(
         f"\nResults of {cfg.name!r}:\n"
         f"  MLflow runs:  {ws.tracking_uri} (experiment {cfg.name!r}); browse with `rayprune ui`\n"
         f"  Tune state:   {_tune_dir(ws, cfg.name)}\n"
         f"  best policy:  `rayprune best {cfg.name} --out ./best_policy`"
     )
-    return errors
+    return SweepOutcome(**counts)

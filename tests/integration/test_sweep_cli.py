@@ -4,6 +4,7 @@ Each command runs as a real process; a sweep's own `ray.shutdown()` stops the lo
 started, so nothing else on the machine is touched.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -200,3 +201,46 @@ def wait_for(url: str, timeout: float) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    config = write_config(
+        tmp_path, name="intr", budget_env_steps=10_000, max_concurrent_trials=1,
+        grid={"method": ["dsp"], "lambda": [1e-4], "sparsity_target": [0.5], "seed": [0, 1]},
+    )  # fmt: skip
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "rayprune.cli", "sweep", str(config)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    db = tmp_path / "rayprune_results" / "mlflow.db"
+    deadline = time.monotonic() + 300
+    while not (db.exists() and finished_runs(db)):
+        assert driver.poll() is None and time.monotonic() < deadline, "no trial finished"
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)  # Ctrl-C: Tune stops gracefully, the driver shuts its Ray down
+    _, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 2 and "rayprune resume intr" in stderr, stderr
+    first = list(finished_runs(db).items())
+    assert len(first) == 1
+
+    proc = rayprune("resume", "intr", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client, runs = runs_of(tmp_path / "rayprune_results", "intr")
+    assert sorted(r.info.run_name for r in runs) == ["dsp-lam0.0001-sp0.5-seed0", "dsp-lam0.0001-sp0.5-seed1"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert finished_runs(db)[first[0][0]] == first[0][1]  # the finished trial was not rerun
+    for run in runs:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "env_steps")]
+        assert steps == list(range(1, 21))
+
+
+def finished_runs(db: Path) -> dict[str, int]:
+    """run_id -> end_time of the FINISHED runs, read straight from the SQLite store."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        try:
+            rows = con.execute("select run_uuid, end_time from runs where status = 'FINISHED'").fetchall()
+        except sqlite3.OperationalError:  # the store is still being created
+            return {}
+    return dict(rows)
