@@ -60,6 +60,10 @@ def _reporter():
     )
 
 
+def trial_dirname(trial) -> str:
+    return f"{run_name(trial.config['point'])}_{trial.trial_id}"
+
+
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     """Run a new sweep to the end, or until interrupted (Ctrl-C stops it gracefully)."""
     if ws.sweep_file(cfg.name).exists():
@@ -87,11 +91,16 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         tuner = tune.Tuner(
             _trainable(),
             param_space=param_space,
-            tune_config=tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent_trials),
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=cfg.max_concurrent_trials,
+                trial_dirname_creator=trial_dirname,
+            ),
             run_config=tune.RunConfig(
                 name=cfg.name,
                 storage_path=ws.storage,
                 failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                # a retry or resume needs only the newest checkpoint; keep one spare
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 progress_reporter=_reporter(),
                 verbose=1,
             ),
