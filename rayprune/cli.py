@@ -11,20 +11,24 @@ import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
-Results = Annotated[Path, typer.Option("--results", help="Results folder of the embedded default.")]
-TrackingUri = Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results).")]
-DEFAULT_RESULTS = Path("rayprune_results")
+Results = Annotated[
+    Optional[Path], typer.Option("--results", help="Results folder (default: ./rayprune_results).")
+]
+TrackingUri = Annotated[
+    Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results).")
+]
 
 
 class UserError(Exception):
-    """Anything the user can fix: printed as one line, exit code 2."""
+    """Anything the user can fix: printed as one line, exit code 2 (RAYPRUNE_DEBUG=1 shows the
+    traceback of any such error instead)."""
 
 
 @app.command()
 def sweep(
     config: Annotated[Path, typer.Argument(help="Sweep YAML, e.g. tune_configs/quickstart.yaml")],
     set_: Annotated[list[str], typer.Option("--set", help="Override a key: --set grid.seed=[0,1]")] = [],
-    results: Results = DEFAULT_RESULTS,
+    results: Results = None,
     tracking_uri: TrackingUri = None,
     storage: Annotated[Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).", envvar="RAY_ADDRESS")] = None,
@@ -37,7 +41,7 @@ def sweep(
 
 
 @app.command()
-def resume(name: str, results: Results = DEFAULT_RESULTS) -> None:
+def resume(name: str, results: Results = None) -> None:
     """Continue an interrupted sweep; finished trials are not rerun."""
     from rayprune.sweep import Workspace, resume_sweep
 
@@ -57,9 +61,9 @@ def best(
     name: str,
     out: Annotated[Path, typer.Option("--out", help="Folder to download the best compact policy to (must not exist).")],
     metric: Annotated[str, typer.Option(help="Metric to maximise.")] = "eval_return_mean",
-    min_sparsity: Annotated[float, typer.Option(help="Only runs at least this sparse.")] = 0.0,
+    min_sparsity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Only runs at least this sparse.")] = 0.0,
     model_name: Annotated[Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")] = None,
-    results: Results = DEFAULT_RESULTS,
+    results: Results = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register the best trial's compact policy under alias `best` and download it."""
@@ -96,7 +100,7 @@ def eval_(
 
 @app.command()
 def ui(
-    results: Results = DEFAULT_RESULTS,
+    results: Results = None,
     tracking_uri: TrackingUri = None,
     host: str = "127.0.0.1",
     port: int = 5000,
@@ -114,32 +118,26 @@ def ui(
 def main() -> None:
     import logging
 
-    from pydantic import ValidationError
-
     from rayprune.policy import ArtifactError, UnsupportedEnvError
-    from rayprune.sweep import ConfigError, NoEligibleRun, SweepError, SweepNotFound
+    from rayprune.sweep import (
+        ConfigError,
+        ExperimentNotFound,
+        NoEligibleRun,
+        SweepError,
+        SweepNotFound,
+    )
 
-    expected = (UserError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError, SweepNotFound,
-                NoEligibleRun, FileExistsError, ValidationError, LookupError, ValueError)  # fmt: skip
+    expected = (UserError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError,
+                SweepNotFound, ExperimentNotFound, NoEligibleRun, FileExistsError)  # fmt: skip
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter
     try:
-        app(standalone_mode=False)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        sys.exit(130)
+        app()  # typer reports its own usage errors (exit code 2)
     except expected as err:
+        if os.environ.get("RAYPRUNE_DEBUG"):
+            raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"rayprune: error: {message}", file=sys.stderr)
         sys.exit(2)
-    except Exception as err:  # click usage errors carry their own exit codes
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
-
 
 if __name__ == "__main__":
     main()

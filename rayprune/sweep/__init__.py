@@ -3,11 +3,13 @@
 from rayprune.sweep.best import NoEligibleRun, choose_best, download_best, register_best
 from rayprune.sweep.config import ConfigError, SweepConfig, load_config, parse_config
 from rayprune.sweep.runner import SweepError, resume_sweep, start_sweep
+from rayprune.sweep.tracking import ExperimentNotFound
 from rayprune.sweep.workspace import DEFAULT_RESULTS, SweepNotFound, Workspace
 
 __all__ = [
     "DEFAULT_RESULTS",
     "ConfigError",
+    "ExperimentNotFound",
     "NoEligibleRun",
     "SweepConfig",
     "SweepError",

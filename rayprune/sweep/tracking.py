@@ -15,6 +15,10 @@ SWEEP_TAG = "rayprune.sweep"
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 
+class ExperimentNotFound(LookupError):
+    pass
+
+
 def client_for(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
@@ -31,7 +35,7 @@ def create_experiment(tracking_uri: str, name: str, artifact_location: str | Non
 def experiment_id(client: MlflowClient, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        raise LookupError(f"no MLflow experiment named {name!r} at {client.tracking_uri}")
+        raise ExperimentNotFound(f"no MLflow experiment named {name!r} at {client.tracking_uri}")
     return experiment.experiment_id
 
 

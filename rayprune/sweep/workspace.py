@@ -29,12 +29,12 @@ class Workspace:
     @classmethod
     def create(
         cls,
-        root: Path = DEFAULT_RESULTS,
+        root: Path | None = None,
         tracking_uri: str | None = None,
         storage: str | None = None,
         address: str | None = None,
     ) -> Workspace:
-        root = Path(root).resolve()
+        root = Path(root or DEFAULT_RESULTS).resolve()
         return cls(
             root=root,
             tracking_uri=tracking_uri or f"sqlite:///{root / 'mlflow.db'}",
