@@ -23,7 +23,9 @@ TARGET = 1.05
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", type=Path, default=Path("tune_configs/cartpole_dsp.yaml"))
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=3)
@@ -39,7 +41,11 @@ def main() -> int:
 
     cfg = load_config(args.config)
     end = args.warmup + args.iterations // 2  # prune through the first half of the window
-    cfg = cfg.model_copy(update={"pruning": cfg.pruning.model_copy(update={"start_iter": args.warmup, "end_iter": end})})
+    cfg = cfg.model_copy(
+        update={
+            "pruning": cfg.pruning.model_copy(update={"start_iter": args.warmup, "end_iter": end})
+        }
+    )
     points = {
         "dsp": {"method": "dsp", "lambda": args.lam, "sparsity_target": args.sparsity, "seed": 0},
         "ppo": {"method": "ppo", "lambda": 0.0, "sparsity_target": 0.0, "seed": 0},
@@ -69,10 +75,16 @@ def main() -> int:
     dsp, ppo = statistics.median(times["dsp"]), statistics.median(times["ppo"])
     ratio = dsp / ppo
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"env {cfg.env}, {cfg.ppo.train_batch_size} steps/iter, {cfg.ppo.num_epochs} epochs, hidden {cfg.model.hidden}")
+    print(
+        f"env {cfg.env}, {cfg.ppo.train_batch_size} steps/iter, {cfg.ppo.num_epochs} epochs, hidden {cfg.model.hidden}"
+    )
     print(f"dense PPO: {ppo:.3f} s/iter (median of {len(times['ppo'])})")
-    print(f"DSP:       {dsp:.3f} s/iter (median of {len(times['dsp'])}), lambda {args.lam}, sparsity {args.sparsity}")
-    print(f"ratio DSP / PPO = {ratio:.3f}  (target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'})")
+    print(
+        f"DSP:       {dsp:.3f} s/iter (median of {len(times['dsp'])}), lambda {args.lam}, sparsity {args.sparsity}"
+    )
+    print(
+        f"ratio DSP / PPO = {ratio:.3f}  (target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'})"
+    )
     return 0
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("name")
     parser.add_argument("--results", type=Path, default=Path("rayprune_results"))
     parser.add_argument("--target", type=float, default=475.0)
@@ -30,14 +32,18 @@ def main() -> int:
 
     uri = Workspace.create(args.results).load_sweep(args.name)[1].tracking_uri
     client = client_for(uri)
-    runs = client.search_runs([experiment_id(client, args.name)], filter_string="attributes.status = 'FINISHED'")
+    runs = client.search_runs(
+        [experiment_id(client, args.name)], filter_string="attributes.status = 'FINISHED'"
+    )
     groups: dict[tuple, list] = defaultdict(list)
     for run in runs:
         p, m = run.data.params, run.data.metrics
         groups[(p["method"], float(p["lambda"]), float(p["sparsity_target"]))].append(m)
 
     print(f"sweep {args.name}: {len(runs)} finished runs ({uri})")
-    print(f"{'method':<6} {'lambda':>8} {'sparsity':>8} {'seeds':>5} {'eval return':>18} {'>= target':>9} {'neurons':>8} {'weights':>8} {'env steps':>9}")
+    print(
+        f"{'method':<6} {'lambda':>8} {'sparsity':>8} {'seeds':>5} {'eval return':>18} {'>= target':>9} {'neurons':>8} {'weights':>8} {'env steps':>9}"
+    )
     for (method, lam, target), ms in sorted(groups.items()):
         returns = [m["eval_return_mean"] for m in ms]
         hits = sum(r >= args.target for r in returns)
@@ -48,8 +54,15 @@ def main() -> int:
             f"{statistics.mean(m['weights_compact'] for m in ms):>8.0f} {max(m['env_steps'] for m in ms):>9.0f}"
         )
     print(f"target: eval return >= {args.target:g} for at least {args.min_seeds} seeds")
-    met = [k for k, ms in groups.items() if k[0] != "ppo" and sum(m["eval_return_mean"] >= args.target for m in ms) >= args.min_seeds]
-    print("rows meeting it: " + (", ".join(f"{k[0]} lambda={k[1]:g} sparsity={k[2]:g}" for k in sorted(met)) or "none"))
+    met = [
+        k
+        for k, ms in groups.items()
+        if k[0] != "ppo" and sum(m["eval_return_mean"] >= args.target for m in ms) >= args.min_seeds
+    ]
+    print(
+        "rows meeting it: "
+        + (", ".join(f"{k[0]} lambda={k[1]:g} sparsity={k[2]:g}" for k in sorted(met)) or "none")
+    )
     return 0
 
 

@@ -15,7 +15,8 @@ Results = Annotated[
     Optional[Path], typer.Option("--results", help="Results folder (default: ./rayprune_results).")
 ]
 TrackingUri = Annotated[
-    Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results).")
+    Optional[str],
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results)."),
 ]
 
 
@@ -27,17 +28,26 @@ class UserError(Exception):
 @app.command()
 def sweep(
     config: Annotated[Path, typer.Argument(help="Sweep YAML, e.g. tune_configs/quickstart.yaml")],
-    set_: Annotated[list[str], typer.Option("--set", help="Override a key: --set grid.seed=[0,1]")] = [],
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a key: --set grid.seed=[0,1]")
+    ] = None,
     results: Results = None,
     tracking_uri: TrackingUri = None,
-    storage: Annotated[Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).", envvar="RAY_ADDRESS")] = None,
+    storage: Annotated[
+        Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")
+    ] = None,
+    address: Annotated[
+        Optional[str],
+        typer.Option(help="Ray cluster address (default: a local Ray).", envvar="RAY_ADDRESS"),
+    ] = None,
 ) -> None:
     """Run one Tune trial per grid point and track each in MLflow."""
     from rayprune.sweep import Workspace, load_config, start_sweep
 
-    cfg = load_config(config, set_)
-    _check_outcome(cfg.name, start_sweep(cfg, Workspace.create(results, tracking_uri, storage, address)))
+    cfg = load_config(config, set_ or [])
+    _check_outcome(
+        cfg.name, start_sweep(cfg, Workspace.create(results, tracking_uri, storage, address))
+    )
 
 
 @app.command()
@@ -59,10 +69,19 @@ def _check_outcome(name: str, outcome) -> None:
 @app.command()
 def best(
     name: str,
-    out: Annotated[Path, typer.Option("--out", help="Folder to download the best compact policy to (must not exist).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder to download the best compact policy to (must not exist)."
+        ),
+    ],
     metric: Annotated[str, typer.Option(help="Metric to maximise.")] = "eval_return_mean",
-    min_sparsity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Only runs at least this sparse.")] = 0.0,
-    model_name: Annotated[Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")] = None,
+    min_sparsity: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Only runs at least this sparse.")
+    ] = 0.0,
+    model_name: Annotated[
+        Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")
+    ] = None,
     results: Results = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -74,7 +93,9 @@ def best(
     model = model_name or f"rayprune-{name}"
     version = register_best(uri, model, choice)
     download_best(uri, model, out)
-    print(f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)")
+    print(
+        f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)"
+    )
     print(f"registered as models:/{model}@best (version {version}); downloaded to {out}")
 
 
@@ -82,7 +103,9 @@ def best(
 def eval_(
     policy_dir: Annotated[Path, typer.Argument(help="A compact_policy folder.")],
     episodes: Annotated[int, typer.Option(min=1)] = 20,
-    env: Annotated[Optional[str], typer.Option(help="Environment id (default: the one it was trained on).")] = None,
+    env: Annotated[
+        Optional[str], typer.Option(help="Environment id (default: the one it was trained on).")
+    ] = None,
     seed: int = 0,
 ) -> None:
     """Run a compact policy with onnxruntime and print its return and size."""
@@ -91,7 +114,9 @@ def eval_(
     policy = OnnxPolicy(policy_dir)
     info = policy.info
     result = evaluate(policy, env or info["env"], episodes, seed)
-    print(f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on {env or info['env']}")
+    print(
+        f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on {env or info['env']}"
+    )
     print(
         f"compact size: hidden {info['hidden_compact']} (dense {info['hidden_dense']}), "
         f"{info['weights_compact']} weights, {info['flops_compact']} FLOPs"
@@ -112,7 +137,21 @@ def ui(
     if uri.startswith("sqlite") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise UserError(f"no MLflow store at {uri}; run a sweep first")
     print(f"MLflow UI for {uri} on http://{host}:{port}")
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)])
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+    )
 
 
 def main() -> None:
@@ -138,6 +177,7 @@ def main() -> None:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"rayprune: error: {message}", file=sys.stderr)
         sys.exit(2)
+
 
 if __name__ == "__main__":
     main()

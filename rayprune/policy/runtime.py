@@ -61,7 +61,10 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     obs_dim, action_space = check_env(env_id)
-    if obs_dim != policy.info["obs_dim"] or action_space["type"] != policy.info["action_space"]["type"]:
+    if (
+        obs_dim != policy.info["obs_dim"]
+        or action_space["type"] != policy.info["action_space"]["type"]
+    ):
         raise UnsupportedEnvError(
             f"{env_id} (obs {obs_dim}, {action_space['type']} actions) does not fit a policy trained on "
             f"{policy.info['env']} (obs {policy.info['obs_dim']}, {policy.info['action_space']['type']} actions)"

@@ -44,7 +44,9 @@ def check_env(env_id: str) -> tuple[int, dict[str, Any]]:
     except gym.error.Error as err:
         raise UnsupportedEnvError(f"unknown environment {env_id!r}: {err}") from None
     except ImportError as err:
-        raise UnsupportedEnvError(f"environment {env_id!r} needs a missing package: {err}") from None
+        raise UnsupportedEnvError(
+            f"environment {env_id!r} needs a missing package: {err}"
+        ) from None
     try:
         return obs_dim(env.observation_space), describe_action_space(env.action_space)
     finally:

@@ -53,7 +53,9 @@ def compact(mlp: MaskedMLP) -> CompactMLP:
     in_dim = mlp.hidden[0].in_features
     out = CompactMLP(in_dim, [len(k) for k in keep], mlp.head.out_features, mlp.activation)
     inputs = torch.arange(in_dim)
-    for src, dst, rows in zip(mlp.linears, out.linears, [*keep, torch.arange(mlp.head.out_features)]):
+    for src, dst, rows in zip(
+        mlp.linears, out.linears, [*keep, torch.arange(mlp.head.out_features)]
+    ):
         dst.weight.copy_(src.weight[rows][:, inputs])
         dst.bias.copy_(src.bias[rows])
         inputs = rows

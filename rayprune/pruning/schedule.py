@@ -25,7 +25,9 @@ class PruningSchedule:
                 f"{self.initial_sparsity} and {self.sparsity_target}"
             )
         if not 0 <= self.start_iter < self.end_iter:
-            raise ValueError(f"need 0 <= start_iter < end_iter, got {self.start_iter}, {self.end_iter}")
+            raise ValueError(
+                f"need 0 <= start_iter < end_iter, got {self.start_iter}, {self.end_iter}"
+            )
         if self.frequency < 1:
             raise ValueError(f"frequency must be >= 1, got {self.frequency}")
 

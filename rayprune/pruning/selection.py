@@ -78,7 +78,10 @@ def _select_group(
         masked += 1
         cumulative += float(omega[idx])
 
-    return [chunk.to(m.dtype).view_as(m) for chunk, m in zip(new_alive.split([m.numel() for m in masks]), masks)]
+    return [
+        chunk.to(m.dtype).view_as(m)
+        for chunk, m in zip(new_alive.split([m.numel() for m in masks]), masks)
+    ]
 
 
 def target_reached(kept: list[int], dense: list[int], sparsity: float) -> bool:

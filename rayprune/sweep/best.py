@@ -29,12 +29,16 @@ class Choice:
     artifact_uri: str
 
 
-def choose_best(tracking_uri: str, sweep: str, metric: str = "eval_return_mean", min_sparsity: float = 0.0) -> Choice:
+def choose_best(
+    tracking_uri: str, sweep: str, metric: str = "eval_return_mean", min_sparsity: float = 0.0
+) -> Choice:
     """Highest `metric` among FINISHED runs that reached their sparsity target (and
     min_sparsity); ties go to the smaller policy."""
     client = client_for(tracking_uri)
     runs = client.search_runs(
-        [experiment_id(client, sweep)], filter_string="attributes.status = 'FINISHED'", max_results=50_000
+        [experiment_id(client, sweep)],
+        filter_string="attributes.status = 'FINISHED'",
+        max_results=50_000,
     )
     eligible = [
         r
@@ -47,7 +51,10 @@ def choose_best(tracking_uri: str, sweep: str, metric: str = "eval_return_mean",
         raise NoEligibleRun(
             f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
         )
-    best = max(eligible, key=lambda r: (r.data.metrics[metric], -r.data.metrics.get("weights_compact", 0.0)))
+    best = max(
+        eligible,
+        key=lambda r: (r.data.metrics[metric], -r.data.metrics.get("weights_compact", 0.0)),
+    )
     return Choice(
         run_id=best.info.run_id,
         run_name=best.info.run_name,
@@ -64,7 +71,9 @@ def register_best(tracking_uri: str, model_name: str, choice: Choice) -> str:
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name)
-    version = client.create_model_version(model_name, source=choice.artifact_uri, run_id=choice.run_id)
+    version = client.create_model_version(
+        model_name, source=choice.artifact_uri, run_id=choice.run_id
+    )
     client.set_registered_model_alias(model_name, ALIAS, version.version)
     return version.version
 
@@ -79,7 +88,9 @@ def download_best(tracking_uri: str, model_name: str, out: Path) -> Path:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}@{ALIAS}", dst_path=tmp))
+        local = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{model_name}@{ALIAS}", dst_path=tmp)
+        )
         read_info(local)  # refuse to hand over a corrupt folder
         if out.is_dir():
             out.rmdir()

@@ -145,7 +145,9 @@ class SweepConfig(Strict):
             lams = self.grid.lambda_ if prunes else [0.0]
             targets = self.grid.sparsity_target if prunes else [0.0]
             for lam, target, seed in itertools.product(lams, targets, self.grid.seed):
-                points.append({"method": method, "lambda": lam, "sparsity_target": target, "seed": seed})
+                points.append(
+                    {"method": method, "lambda": lam, "sparsity_target": target, "seed": seed}
+                )
         return points
 
     def dump(self) -> dict[str, Any]:

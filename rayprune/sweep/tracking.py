@@ -29,7 +29,9 @@ def create_experiment(tracking_uri: str, name: str, artifact_location: str | Non
     client = client_for(tracking_uri)
     if client.get_experiment_by_name(name) is not None:
         raise FileExistsError(f"MLflow experiment {name!r} already exists at {tracking_uri}")
-    return client.create_experiment(name, artifact_location=artifact_location, tags={SWEEP_TAG: name})
+    return client.create_experiment(
+        name, artifact_location=artifact_location, tags={SWEEP_TAG: name}
+    )
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:

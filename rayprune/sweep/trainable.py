@@ -26,7 +26,15 @@ from rayprune.sweep.tracking import TrialRun, flatten
 
 STATE_FILE = "rayprune_state.json"
 ALGO_DIR = "algorithm"
-LEARNER_KEYS = ("neurons", "weights", "flops", "sparsity", "sparsity_target_now", "threshold", "regularizer")
+LEARNER_KEYS = (
+    "neurons",
+    "weights",
+    "flops",
+    "sparsity",
+    "sparsity_target_now",
+    "threshold",
+    "regularizer",
+)
 
 
 def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +75,9 @@ def train_trial(config: dict[str, Any]) -> None:
     cfg = SweepConfig.model_validate(config["sweep"])
     point = config["point"]
     params = {**flatten("", {k: v for k, v in cfg.dump().items() if k != "grid"}), **point}
-    run = TrialRun.open(config["tracking_uri"], cfg.name, trial_key(cfg.name, point), run_name(point), params)
+    run = TrialRun.open(
+        config["tracking_uri"], cfg.name, trial_key(cfg.name, point), run_name(point), params
+    )
     try:
         _train(cfg, point, run)
     except BaseException:
@@ -136,7 +146,9 @@ def _report(metrics: dict[str, Any], state: dict[str, Any], algo=None) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
 
-def _export_and_evaluate(algo, cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> dict[str, Any]:
+def _export_and_evaluate(
+    algo, cfg: SweepConfig, point: dict[str, Any], run: TrialRun
+) -> dict[str, Any]:
     """Compact the actor, export it, evaluate the exported ONNX graph (what ships is what is
     measured), and log the folder to the trial's run."""
     actor = learner_module(algo).actor.cpu()

@@ -45,7 +45,9 @@ class Workspace:
     @property
     def artifact_location(self) -> str | None:
         """Only the embedded store picks its artifact folder; a server decides its own."""
-        return (self.root / "mlartifacts").as_uri() if self.tracking_uri.startswith("sqlite") else None
+        return (
+            (self.root / "mlartifacts").as_uri() if self.tracking_uri.startswith("sqlite") else None
+        )
 
     def sweep_file(self, name: str) -> Path:
         return self.root / "sweeps" / f"{name}.json"
@@ -54,7 +56,10 @@ class Workspace:
         """Record the sweep once; refuse to overwrite an existing one."""
         path = self.sweep_file(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"config": config, **{k: str(v) if v is not None else None for k, v in asdict(self).items()}}
+        record = {
+            "config": config,
+            **{k: str(v) if v is not None else None for k, v in asdict(self).items()},
+        }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
         with os.fdopen(fd, "w") as f:
             json.dump(record, f, indent=2)

@@ -19,7 +19,12 @@ def dsp(target=0.75, start=1, end=2):
 
 def build(env="CartPole-v1", pruning=None, seed=0):
     return build_ppo_config(
-        env=env, seed=seed, ppo=PPO, model=MODEL, pruning=pruning or dsp(), num_envs_per_env_runner=2
+        env=env,
+        seed=seed,
+        ppo=PPO,
+        model=MODEL,
+        pruning=pruning or dsp(),
+        num_envs_per_env_runner=2,
     ).build_algo()
 
 
@@ -32,13 +37,15 @@ def test_masks_reach_samplers_in_the_same_iteration(local_ray):
     try:
         results = [algo.train() for _ in range(3)]
         learner = [r["learners"]["default_policy"] for r in results]
-        assert [l["neurons"] for l in learner] == [32, 8, 8]
-        assert [l["sparsity_target_now"] for l in learner] == [0.0, 0.75, 0.75]
+        assert [row["neurons"] for row in learner] == [32, 8, 8]
+        assert [row["sparsity_target_now"] for row in learner] == [0.0, 0.75, 0.75]
         assert learner[1]["neurons_l0"] == 4 and learner[1]["regularizer"] > 0
         assert learner[1]["weights"] == 4 * 4 + 4 * 4 + 4 * 2
         # The EnvRunner samples with the masks chosen at the end of the iteration.
         assert kept(sampler_module(algo)) == kept(learner_module(algo)) == [4, 4]
-        for sampled, learned in zip(sampler_module(algo).actor.masks, learner_module(algo).actor.masks):
+        for sampled, learned in zip(
+            sampler_module(algo).actor.masks, learner_module(algo).actor.masks
+        ):
             assert torch.equal(sampled, learned)
     finally:
         algo.stop()

@@ -63,7 +63,9 @@ def runs_of(results: Path, experiment: str):
 def assert_one_line_error(proc, fragment):
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("rayprune: error:") and fragment in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("rayprune: error:") and fragment in lines[0], (
+        proc.stderr
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,9 @@ def test_sweep_leaves_one_finished_run_per_trial_with_curves(finished_sweep):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "env_steps")]
         assert steps == [1, 2, 3, 4]
         files = {a.path for a in client.list_artifacts(run.info.run_id, "compact_policy")}
-        assert files == {f"compact_policy/{n}" for n in ("policy.onnx", "policy.safetensors", "compression.json")}
+        assert files == {
+            f"compact_policy/{n}" for n in ("policy.onnx", "policy.safetensors", "compression.json")
+        }
     dsp = next(r for r in runs if r.info.run_name.startswith("dsp"))
     neurons = [m.value for m in client.get_metric_history(dsp.info.run_id, "neurons")]
     assert neurons[0] == 32 and neurons[-1] == 16  # pruned to sparsity 0.5 while training
@@ -121,7 +125,9 @@ def test_resume_of_a_finished_sweep_reruns_nothing(finished_sweep):
     proc = rayprune("resume", "tiny", cwd=folder)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, after = runs_of(folder / "rayprune_results", "tiny")
-    assert {r.info.run_id: r.info.end_time for r in after} == {r.info.run_id: r.info.end_time for r in before}
+    assert {r.info.run_id: r.info.end_time for r in after} == {
+        r.info.run_id: r.info.end_time for r in before
+    }
 
 
 def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_path):
@@ -130,14 +136,25 @@ def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_pa
     _, before = runs_of(results, "tiny")
     assert_one_line_error(rayprune("sweep", write_config(tmp_path), cwd=folder), "exists")
     _, after = runs_of(results, "tiny")
-    assert [(r.info.run_id, r.info.status) for r in after] == [(r.info.run_id, r.info.status) for r in before]
+    assert [(r.info.run_id, r.info.status) for r in after] == [
+        (r.info.run_id, r.info.status) for r in before
+    ]
 
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     cases = [
-        (("sweep", write_config(tmp_path, name="a", learning_rate=1)), "learning_rate: unknown key"),
-        (("sweep", write_config(tmp_path, name="b"), "--set", "grid.lambda=[-1]"), "lambda must be >= 0"),
-        (("sweep", write_config(tmp_path, name="c"), "--set", "grid.sparsity_target=[1.5]"), "[0, 1)"),
+        (
+            ("sweep", write_config(tmp_path, name="a", learning_rate=1)),
+            "learning_rate: unknown key",
+        ),
+        (
+            ("sweep", write_config(tmp_path, name="b"), "--set", "grid.lambda=[-1]"),
+            "lambda must be >= 0",
+        ),
+        (
+            ("sweep", write_config(tmp_path, name="c"), "--set", "grid.sparsity_target=[1.5]"),
+            "[0, 1)",
+        ),
         (("sweep", write_config(tmp_path, name="d", env="NoSuchEnv-v0")), "unknown environment"),
         (("resume", "missing"), "no sweep named 'missing'"),
         (("best", "missing", "--out", "x"), "no sweep named 'missing'"),
@@ -177,7 +194,8 @@ def test_ui_serves_the_sweep_store_on_loopback(finished_sweep, tmp_path):
         body = wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
         assert body.strip() == "OK"
         experiments = wait_for(
-            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", 10
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny",
+            10,
         )
         assert '"name": "tiny"' in experiments or '"name":"tiny"' in experiments
     finally:
@@ -217,7 +235,9 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     while not (db.exists() and finished_runs(db)):
         assert driver.poll() is None and time.monotonic() < deadline, "no trial finished"
         time.sleep(0.5)
-    driver.send_signal(signal.SIGINT)  # Ctrl-C: Tune stops gracefully, the driver shuts its Ray down
+    driver.send_signal(
+        signal.SIGINT
+    )  # Ctrl-C: Tune stops gracefully, the driver shuts its Ray down
     _, stderr = driver.communicate(timeout=120)
     assert driver.returncode == 2 and "rayprune resume intr" in stderr, stderr
     first = list(finished_runs(db).items())
@@ -226,7 +246,10 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     proc = rayprune("resume", "intr", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     client, runs = runs_of(tmp_path / "rayprune_results", "intr")
-    assert sorted(r.info.run_name for r in runs) == ["dsp-lam0.0001-sp0.5-seed0", "dsp-lam0.0001-sp0.5-seed1"]
+    assert sorted(r.info.run_name for r in runs) == [
+        "dsp-lam0.0001-sp0.5-seed0",
+        "dsp-lam0.0001-sp0.5-seed1",
+    ]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert finished_runs(db)[first[0][0]] == first[0][1]  # the finished trial was not rerun
     for run in runs:
@@ -240,7 +263,9 @@ def finished_runs(db: Path) -> dict[str, int]:
 
     with contextlib.closing(sqlite3.connect(db)) as con:
         try:
-            rows = con.execute("select run_uuid, end_time from runs where status = 'FINISHED'").fetchall()
+            rows = con.execute(
+                "select run_uuid, end_time from runs where status = 'FINISHED'"
+            ).fetchall()
         except sqlite3.OperationalError:  # the store is still being created
             return {}
     return dict(rows)

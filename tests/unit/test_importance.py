@@ -2,7 +2,9 @@ import torch
 
 from rayprune.pruning import MaskedMLP, dsp_penalty, layer_importances, neuron_importance
 
-W1 = torch.tensor([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]])  # 3 neurons x 2 inputs: row sums of squares 5, 1, 9
+W1 = torch.tensor(
+    [[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]]
+)  # 3 neurons x 2 inputs: row sums of squares 5, 1, 9
 W2 = torch.tensor([[1.0, 0.0, 2.0], [1.0, 1.0, 0.0]])  # 2 outputs x 3 neurons: column sums 2, 1, 4
 
 

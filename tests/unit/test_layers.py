@@ -9,7 +9,11 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rayprune"
 ORDER = ["pruning", "policy", "rllib", "sweep", "cli"]
-FORBIDDEN_THIRD_PARTY = {"pruning": {"ray", "mlflow", "gymnasium", "onnxruntime"}, "policy": {"ray", "mlflow"}, "rllib": {"mlflow"}}
+FORBIDDEN_THIRD_PARTY = {
+    "pruning": {"ray", "mlflow", "gymnasium", "onnxruntime"},
+    "policy": {"ray", "mlflow"},
+    "rllib": {"mlflow"},
+}
 
 
 def layer_of(path: Path) -> str:
@@ -28,7 +32,9 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_each_module_imports_only_earlier_layers(path):
     layer = layer_of(path)
     if layer == "root":

@@ -61,7 +61,13 @@ def test_dense_ppo_neither_penalizes_nor_prunes():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(lam=-1e-4), dict(method="magic"), dict(schedule=None), dict(min_neurons=0), dict(scope="all")],
+    [
+        dict(lam=-1e-4),
+        dict(method="magic"),
+        dict(schedule=None),
+        dict(min_neurons=0),
+        dict(scope="all"),
+    ],
 )
 def test_bad_specs_are_refused(kwargs):
     with pytest.raises(ValueError):

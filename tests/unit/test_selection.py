@@ -51,7 +51,9 @@ def test_masks_are_monotone():
     # the masked neuron has the highest score but stays masked, and counts toward p_t
     masks = select_masks([t([9.0, 1.0, 2.0, 3.0])], already, 0.5, "rank", "layer")
     assert as_lists(masks) == [[0, 0, 1, 1]]
-    assert as_lists(select_masks([t([9.0, 1.0, 2.0, 3.0])], already, 0.0, "rank", "layer")) == [[0, 1, 1, 1]]
+    assert as_lists(select_masks([t([9.0, 1.0, 2.0, 3.0])], already, 0.0, "rank", "layer")) == [
+        [0, 1, 1, 1]
+    ]
 
 
 def test_inputs_are_not_modified():
