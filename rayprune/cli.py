@@ -86,9 +86,16 @@ def best(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register the best trial's compact policy under alias `best` and download it."""
-    from rayprune.sweep import Workspace, choose_best, download_best, register_best
+    from rayprune.sweep import (
+        Workspace,
+        check_tracking_server,
+        choose_best,
+        download_best,
+        register_best,
+    )
 
     uri = tracking_uri or Workspace.create(results).load_sweep(name)[1].tracking_uri
+    check_tracking_server(uri)
     choice = choose_best(uri, name, metric, min_sparsity)
     model = model_name or f"rayprune-{name}"
     version = register_best(uri, model, choice)
@@ -164,10 +171,12 @@ def main() -> None:
         NoEligibleRun,
         SweepError,
         SweepNotFound,
+        TrackingUnavailable,
     )
 
     expected = (UserError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError,
-                SweepNotFound, ExperimentNotFound, NoEligibleRun, FileExistsError)  # fmt: skip
+                SweepNotFound, ExperimentNotFound, NoEligibleRun, TrackingUnavailable,
+                FileExistsError)  # fmt: skip
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter
     try:
         app()  # typer reports its own usage errors (exit code 2)

@@ -3,7 +3,7 @@
 from rayprune.sweep.best import NoEligibleRun, choose_best, download_best, register_best
 from rayprune.sweep.config import ConfigError, SweepConfig, load_config, parse_config
 from rayprune.sweep.runner import SweepError, resume_sweep, start_sweep
-from rayprune.sweep.tracking import ExperimentNotFound
+from rayprune.sweep.tracking import ExperimentNotFound, TrackingUnavailable, check_tracking_server
 from rayprune.sweep.workspace import DEFAULT_RESULTS, SweepNotFound, Workspace
 
 __all__ = [
@@ -14,7 +14,9 @@ __all__ = [
     "SweepConfig",
     "SweepError",
     "SweepNotFound",
+    "TrackingUnavailable",
     "Workspace",
+    "check_tracking_server",
     "choose_best",
     "download_best",
     "load_config",

@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rayprune.policy import check_env
 from rayprune.sweep.config import SweepConfig, parse_config, run_name
-from rayprune.sweep.tracking import client_for, create_experiment, fail_unfinished_runs
+from rayprune.sweep.tracking import (
+    check_tracking_server,
+    client_for,
+    create_experiment,
+    fail_unfinished_runs,
+)
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
 
 
 class SweepError(RuntimeError):
     pass
+
+
+def check_ray_address(address: str | None, timeout: float = 3.0) -> None:
+    """Fail in seconds when nothing listens at HOST:PORT (ray.init would retry for ~20 s)."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise SweepError(f"Ray address {address!r} is not HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise SweepError(f"no Ray cluster answers at {address}: {err.strerror or err}") from None
+
+
+def preflight(ws: Workspace) -> None:
+    check_ray_address(ws.address)
+    check_tracking_server(ws.tracking_uri)
 
 
 @contextlib.contextmanager
@@ -73,6 +97,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     if _tune_dir(ws, cfg.name).exists():
         raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     check_env(cfg.env)
+    preflight(ws)
     if client_for(ws.tracking_uri).get_experiment_by_name(cfg.name) is not None:
         raise FileExistsError(f"MLflow experiment {cfg.name!r} already exists at {ws.tracking_uri}")
     ws.root.mkdir(parents=True, exist_ok=True)
@@ -112,6 +137,7 @@ def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints."""
     raw, recorded = ws.load_sweep(name)
     cfg = parse_config(raw)
+    preflight(recorded)
     path = _tune_dir(recorded, name)
     from ray import tune
 

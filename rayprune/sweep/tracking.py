@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,27 @@ MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 class ExperimentNotFound(LookupError):
     pass
+
+
+class TrackingUnavailable(ConnectionError):
+    pass
+
+
+def check_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when a server does not answer."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            if response.status == 200:
+                return
+            reason = f"HTTP {response.status}"
+    except urllib.error.HTTPError as err:
+        reason = f"HTTP {err.code}"
+    except (urllib.error.URLError, OSError) as err:
+        reason = str(getattr(err, "reason", err))
+    raise TrackingUnavailable(f"MLflow tracking server {tracking_uri} does not answer: {reason}")
 
 
 def client_for(tracking_uri: str) -> MlflowClient:

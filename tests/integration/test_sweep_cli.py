@@ -156,6 +156,19 @@ def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_pa
             "[0, 1)",
         ),
         (("sweep", write_config(tmp_path, name="d", env="NoSuchEnv-v0")), "unknown environment"),
+        (
+            ("sweep", write_config(tmp_path, name="e"), "--address", f"127.0.0.1:{free_port()}"),
+            "no Ray cluster answers",
+        ),
+        (
+            (
+                "sweep",
+                write_config(tmp_path, name="f"),
+                "--tracking-uri",
+                f"http://127.0.0.1:{free_port()}",
+            ),
+            "does not answer",
+        ),
         (("resume", "missing"), "no sweep named 'missing'"),
         (("best", "missing", "--out", "x"), "no sweep named 'missing'"),
         (("eval", tmp_path), "compression.json is missing"),
@@ -269,3 +282,41 @@ def finished_runs(db: Path) -> dict[str, int]:
         except sqlite3.OperationalError:  # the store is still being created
             return {}
     return dict(rows)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on loopback with proxied artifact upload; stopped by process group."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination", str(tmp_path / "server-artifacts"),
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
+        yield f"http://127.0.0.1:{port}", tmp_path / "server-artifacts"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_sweep_tracks_to_an_mlflow_server(mlflow_server, tmp_path):
+    uri, artifact_root = mlflow_server
+    config = write_config(tmp_path, name="remote", grid={**TINY["grid"], "method": ["ppo"]})
+    proc = rayprune("sweep", config, "--tracking-uri", uri, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert not (tmp_path / "rayprune_results" / "mlflow.db").exists()  # nothing tracked locally
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("remote").experiment_id])
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    assert len(client.get_metric_history(runs[0].info.run_id, "env_steps")) == 4
+    uploaded = {p.name for p in artifact_root.rglob("*") if p.is_file()}
+    assert {"policy.onnx", "policy.safetensors", "compression.json"} <= uploaded
+
+    proc = rayprune("best", "remote", "--out", tmp_path / "best", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "best" / "compression.json").read_text())["method"] == "ppo"
