@@ -10,7 +10,9 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.envs.classic_control import CartPoleEnv
 
-FAIL_AFTER_STEPS = 700  # one env of two: past the checkpoint at 1000 sampled steps
+# Steps summed over the trial's envs: iteration 3 (500 steps each), after the checkpoint that
+# iteration 2 reported, so a restart from scratch would log steps 1-2 twice.
+FAIL_AFTER_STEPS = 1200
 
 
 class FlakyCartPole(CartPoleEnv):
