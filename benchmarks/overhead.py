@@ -11,13 +11,10 @@ drift on the machine hits both alike. Target: ratio <= 1.05.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
-
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 TARGET = 1.05
 

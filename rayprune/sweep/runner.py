@@ -45,9 +45,11 @@ def preflight(ws: Workspace) -> None:
 
 @contextlib.contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
-    """Join `address`, or start a private local Ray that is shut down (only it) on exit."""
-    if address is None:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, loopback-only instance
+    """Join `address`, or start a private local Ray that is shut down (only it) on exit.
+
+    Ray binds its ports on every interface, so the local instance keeps Ray's default token
+    authentication: nobody else who can reach this machine can submit code to it.
+    """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's compact table, not a log stream
     import ray
 
