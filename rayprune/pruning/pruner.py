@@ -7,21 +7,34 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rayprune.pruning.importance import dsp_penalty, layer_importances
+from rayprune.pruning.importance import (
+    dsp_penalty,
+    group_norms,
+    layer_importances,
+    random_importances,
+    ssl_penalty,
+)
 from rayprune.pruning.masked_mlp import MaskedMLP
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
 from rayprune.pruning.selection import READINGS, SCOPES, Reading, Scope, select_masks
 
+Importance = Callable[[MaskedMLP, torch.Generator], list[torch.Tensor]]
+
 
 @dataclass(frozen=True)
 class Method:
+    """penalty(mlp) is added to the loss times lambda; importance(mlp, generator) ranks neurons
+    for the schedule (the generator serves methods that draw at random)."""
+
     penalty: Callable[[MaskedMLP], torch.Tensor] | None
-    importance: Callable[[MaskedMLP], list[torch.Tensor]] | None
+    importance: Importance | None
 
 
 METHODS: dict[str, Method] = {
     "ppo": Method(penalty=None, importance=None),
-    "dsp": Method(penalty=dsp_penalty, importance=layer_importances),
+    "dsp": Method(penalty=dsp_penalty, importance=lambda mlp, _: layer_importances(mlp)),
+    "ssl": Method(penalty=ssl_penalty, importance=lambda mlp, _: group_norms(mlp)),
+    "dropout": Method(penalty=None, importance=random_importances),
 }
 
 
@@ -35,6 +48,7 @@ class PruningSpec:
     reading: Reading = "rank"
     scope: Scope = "layer"
     min_neurons: int = 1
+    seed: int = 0
     _method: Method = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -72,12 +86,14 @@ class PruneReport:
 def prune(mlp: MaskedMLP, spec: PruningSpec, step: int) -> PruneReport:
     """Update the masks for training step `step` and zero what is pruned.
 
-    threshold is Eq. 16's psi_t = p_t * sum Omega, reported for both readings.
+    threshold is p_t times the summed importance: Eq. 16's psi_t = p_t * sum Omega for DSP.
     """
     if not spec.prunes:
         return PruneReport(0.0, 0.0)
     p_t = target_sparsity(spec.schedule, step)
-    importances = spec._method.importance(mlp)
+    # One stream per (seed, step): reproducible, and the same after a restore.
+    generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
+    importances = spec._method.importance(mlp, generator)
     if is_pruning_step(spec.schedule, step):
         new = select_masks(importances, mlp.masks, p_t, spec.reading, spec.scope, spec.min_neurons)
         for mask, update in zip(mlp.masks, new):

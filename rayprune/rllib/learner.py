@@ -23,6 +23,7 @@ def spec_from_dict(raw: dict[str, Any]) -> PruningSpec:
         reading=raw.get("reading", "rank"),
         scope=raw.get("scope", "layer"),
         min_neurons=raw.get("min_neurons", 1),
+        seed=raw.get("seed", 0),
     )
 
 

@@ -78,8 +78,8 @@ class PruningSettings(Strict):
 
 
 class GridSettings(Strict):
-    """The trials: method x lambda x sparsity_target x seed (methods that do not prune ignore
-    lambda and sparsity_target and run once per seed)."""
+    """The trials: method x lambda x sparsity_target x seed (see SweepConfig.points for the
+    methods that ignore lambda or sparsity_target)."""
 
     method: list[str] = Field(default_factory=lambda: ["dsp"], min_length=1)
     lambda_: list[float] = Field(default_factory=lambda: [1e-4], alias="lambda", min_length=1)
@@ -138,12 +138,12 @@ class SweepConfig(Strict):
         return self
 
     def points(self) -> list[dict[str, Any]]:
-        """The grid's trials; methods that do not prune get lambda = sparsity_target = 0 once."""
+        """The grid's trials. A method without a penalty runs once at lambda = 0, one that
+        does not prune once at sparsity_target = 0."""
         points = []
         for method in self.grid.method:
-            prunes = METHODS[method].importance is not None
-            lams = self.grid.lambda_ if prunes else [0.0]
-            targets = self.grid.sparsity_target if prunes else [0.0]
+            lams = self.grid.lambda_ if METHODS[method].penalty else [0.0]
+            targets = self.grid.sparsity_target if METHODS[method].importance else [0.0]
             for lam, target, seed in itertools.product(lams, targets, self.grid.seed):
                 points.append(
                     {"method": method, "lambda": lam, "sparsity_target": target, "seed": seed}
@@ -163,6 +163,8 @@ def trial_key(sweep_name: str, point: dict[str, Any]) -> str:
 def run_name(point: dict[str, Any]) -> str:
     if point["method"] == "ppo":
         return f"ppo-seed{point['seed']}"
+    if point["lambda"] == 0 and not METHODS[point["method"]].penalty:
+        return f"{point['method']}-sp{point['sparsity_target']:g}-seed{point['seed']}"
     return f"{point['method']}-lam{point['lambda']:g}-sp{point['sparsity_target']:g}-seed{point['seed']}"
 
 

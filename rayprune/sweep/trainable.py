@@ -46,6 +46,7 @@ def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
         "reading": p.reading,
         "scope": p.scope,
         "min_neurons": p.min_neurons,
+        "seed": point["seed"],
     }
     if METHODS[point["method"]].importance is not None:
         spec["schedule"] = {

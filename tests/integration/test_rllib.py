@@ -12,9 +12,9 @@ PPO = {"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 2, "lr": 3e-
 MODEL = {"hidden": [16, 16], "critic_hidden": [8]}
 
 
-def dsp(target=0.75, start=1, end=2):
+def dsp(target=0.75, start=1, end=2, method="dsp"):
     schedule = {"sparsity_target": target, "start_iter": start, "end_iter": end}
-    return {"method": "dsp", "lam": 1e-3, "schedule": schedule}
+    return {"method": method, "lam": 1e-3, "schedule": schedule}
 
 
 def build(env="CartPole-v1", pruning=None, seed=0):
@@ -47,6 +47,18 @@ def test_masks_reach_samplers_in_the_same_iteration(local_ray):
             sampler_module(algo).actor.masks, learner_module(algo).actor.masks
         ):
             assert torch.equal(sampled, learned)
+    finally:
+        algo.stop()
+
+
+@pytest.mark.parametrize("method", ["ssl", "dropout"])
+def test_baselines_prune_to_their_target_through_the_same_hook(local_ray, method):
+    algo = build(pruning=dsp(method=method))
+    try:
+        learner = [algo.train()["learners"]["default_policy"] for _ in range(2)]
+        assert [row["neurons"] for row in learner] == [32, 8]
+        assert (learner[1]["regularizer"] > 0) == (method == "ssl")
+        assert kept(sampler_module(algo)) == [4, 4]
     finally:
         algo.stop()
 
