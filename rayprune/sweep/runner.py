@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
+from ray import tune
+
 from rayprune.policy import check_env
 from rayprune.sweep.config import SweepConfig, parse_config, run_name
 from rayprune.sweep.tracking import (
@@ -51,8 +54,6 @@ def ray_session(address: str | None) -> Iterator[None]:
     authentication: nobody else who can reach this machine can submit code to it.
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's compact table, not a log stream
-    import ray
-
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         yield
@@ -61,14 +62,10 @@ def ray_session(address: str | None) -> Iterator[None]:
 
 
 def _trainable():
-    from ray import tune
-
     return tune.with_resources(train_trial, {"cpu": 1})
 
 
 def _reporter():
-    from ray import tune
-
     return tune.CLIReporter(
         parameter_columns={
             "point/method": "method",
@@ -105,9 +102,6 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     ws.root.mkdir(parents=True, exist_ok=True)
     ws.save_sweep(cfg.name, cfg.dump())
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
-
-    from ray import tune
-
     param_space = {
         "sweep": cfg.dump(),
         "tracking_uri": ws.tracking_uri,
@@ -141,8 +135,6 @@ def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     cfg = parse_config(raw)
     preflight(recorded)
     path = _tune_dir(recorded, name)
-    from ray import tune
-
     if not tune.Tuner.can_restore(str(path)):
         raise SweepError(f"no Tune state for sweep {name!r} at {path}")
     print(f"rayprune: resuming sweep {name!r} from {path}")
