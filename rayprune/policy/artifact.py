@@ -55,11 +55,22 @@ def export_compact_policy(net: CompactMLP, out_dir: Path, info: dict[str, Any]) 
         _write_onnx(net, tmp / ONNX_FILE, info["obs_dim"], output_name(info["action_space"]))
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / WEIGHTS_FILE))
         write_info(tmp, info)
+        apply_umask(tmp)
         os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def apply_umask(folder: Path) -> None:
+    """Give a folder made private by mkdtemp (0700, some files 0600) the modes a plain
+    mkdir and open would have, so a downloaded policy is readable like any other file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def write_info(policy_dir: Path, info: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from rayprune.policy import ARTIFACT_DIR, read_info
+from rayprune.policy.artifact import apply_umask
 from rayprune.sweep.tracking import client_for, experiment_id
 
 ALIAS = "best"
@@ -92,6 +93,7 @@ def download_best(tracking_uri: str, model_name: str, out: Path) -> Path:
             mlflow.artifacts.download_artifacts(f"models:/{model_name}@{ALIAS}", dst_path=tmp)
         )
         read_info(local)  # refuse to hand over a corrupt folder
+        apply_umask(local)
         if out.is_dir():
             out.rmdir()
         os.replace(local, out)

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -77,6 +79,14 @@ def test_continuous_actions_are_clipped_to_bounds(tmp_path):
     actions = policy.act(obs)
     assert np.all(actions >= [-1, -2]) and np.all(actions <= [1, 2])
     assert np.allclose(actions, np.clip(policy.outputs(obs), [-1, -2], [1, 2]))
+
+
+def test_exported_files_have_ordinary_permissions(tmp_path):
+    _, folder = make_policy(tmp_path, DISCRETE)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o666 & ~umask}
 
 
 def test_export_refuses_to_overwrite(tmp_path):
