@@ -43,7 +43,7 @@ class PruningSpec:
     """Everything the training loop needs to prune one actor."""
 
     method: str
-    lam: float = 0.0
+    lambda_: float = 0.0
     schedule: PruningSchedule | None = None
     reading: Reading = "rank"
     scope: Scope = "layer"
@@ -54,8 +54,8 @@ class PruningSpec:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {sorted(METHODS)}")
-        if self.lam < 0:
-            raise ValueError(f"lambda must be >= 0, got {self.lam}")
+        if self.lambda_ < 0:
+            raise ValueError(f"lambda must be >= 0, got {self.lambda_}")
         if self.reading not in READINGS or self.scope not in SCOPES:
             raise ValueError(f"unknown reading/scope {self.reading!r}/{self.scope!r}")
         if self.min_neurons < 1:
@@ -71,9 +71,9 @@ class PruningSpec:
 
     def regularizer(self, mlp: MaskedMLP) -> torch.Tensor | None:
         """lambda times the method's penalty (Eq. 13 for DSP), or None when there is none."""
-        if self._method.penalty is None or self.lam == 0.0:
+        if self._method.penalty is None or self.lambda_ == 0.0:
             return None
-        return self.lam * self._method.penalty(mlp)
+        return self.lambda_ * self._method.penalty(mlp)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def spec_from_dict(raw: dict[str, Any]) -> PruningSpec:
     schedule = raw.get("schedule")
     return PruningSpec(
         method=raw["method"],
-        lam=raw.get("lam", 0.0),
+        lambda_=raw.get("lambda_", 0.0),
         schedule=PruningSchedule(**schedule) if schedule else None,
         reading=raw.get("reading", "rank"),
         scope=raw.get("scope", "layer"),

@@ -42,7 +42,7 @@ def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
     p = cfg.pruning
     spec: dict[str, Any] = {
         "method": point["method"],
-        "lam": point["lambda"],
+        "lambda_": point["lambda"],
         "reading": p.reading,
         "scope": p.scope,
         "min_neurons": p.min_neurons,

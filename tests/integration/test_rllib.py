@@ -14,7 +14,7 @@ MODEL = {"hidden": [16, 16], "critic_hidden": [8]}
 
 def dsp(target=0.75, start=1, end=2, method="dsp"):
     schedule = {"sparsity_target": target, "start_iter": start, "end_iter": end}
-    return {"method": method, "lam": 1e-3, "schedule": schedule}
+    return {"method": method, "lambda_": 1e-3, "schedule": schedule}
 
 
 def build(env="CartPole-v1", pruning=None, seed=0):

@@ -62,7 +62,7 @@ def test_dropout_prunes_to_target_at_random_per_seed():
 def test_ssl_ranks_by_group_norm():
     mlp = mlp_with(W1, [1.0, 1.0, 1.0])
     schedule = PruningSchedule(sparsity_target=0.34, start_iter=0, end_iter=1)
-    prune(mlp, PruningSpec(method="ssl", lam=1e-3, schedule=schedule), 1)
+    prune(mlp, PruningSpec(method="ssl", lambda_=1e-3, schedule=schedule), 1)
     assert mlp.hidden[0].mask.tolist() == [1.0, 0.0, 1.0]  # the row of norm 1 goes first
 
 

@@ -7,7 +7,7 @@ SCHEDULE = PruningSchedule(sparsity_target=0.75, start_iter=1, end_iter=3)
 
 
 def spec(**kwargs) -> PruningSpec:
-    return PruningSpec(**{"method": "dsp", "lam": 1e-3, "schedule": SCHEDULE, **kwargs})
+    return PruningSpec(**{"method": "dsp", "lambda_": 1e-3, "schedule": SCHEDULE, **kwargs})
 
 
 def test_prune_follows_schedule_and_zeroes_pruned_weights():
@@ -47,8 +47,8 @@ def test_threshold_is_psi_of_eq16():
 
 def test_regularizer_is_lambda_times_penalty():
     mlp = MaskedMLP(4, [8], 2)
-    assert torch.isclose(spec(lam=0.5).regularizer(mlp), 0.5 * dsp_penalty(mlp))
-    assert spec(lam=0.0).regularizer(mlp) is None
+    assert torch.isclose(spec(lambda_=0.5).regularizer(mlp), 0.5 * dsp_penalty(mlp))
+    assert spec(lambda_=0.0).regularizer(mlp) is None
 
 
 def test_dense_ppo_neither_penalizes_nor_prunes():
@@ -62,7 +62,7 @@ def test_dense_ppo_neither_penalizes_nor_prunes():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(lam=-1e-4),
+        dict(lambda_=-1e-4),
         dict(method="magic"),
         dict(schedule=None),
         dict(min_neurons=0),
