@@ -41,12 +41,12 @@ def check_env(env_id: str) -> tuple[int, dict[str, Any]]:
     """(obs_dim, described action space) of env_id, or a one-line UnsupportedEnvError."""
     try:
         env = gym.make(env_id)
-    except gym.error.Error as err:
-        raise UnsupportedEnvError(f"unknown environment {env_id!r}: {err}") from None
-    except ImportError as err:
+    except (gym.error.DependencyNotInstalled, ImportError) as err:
         raise UnsupportedEnvError(
             f"environment {env_id!r} needs a missing package: {err}"
         ) from None
+    except gym.error.Error as err:
+        raise UnsupportedEnvError(f"unknown environment {env_id!r}: {err}") from None
     try:
         return obs_dim(env.observation_space), describe_action_space(env.action_space)
     finally:

@@ -320,3 +320,23 @@ def test_sweep_tracks_to_an_mlflow_server(mlflow_server, tmp_path):
     proc = rayprune("best", "remote", "--out", tmp_path / "best", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "best" / "compression.json").read_text())["method"] == "ppo"
+
+
+def test_continuous_actions_export_a_clipped_mean(tmp_path):
+    config = write_config(
+        tmp_path, name="pendulum", env="Pendulum-v1",
+        grid={"method": ["dsp"], "lambda": [1e-4], "sparsity_target": [0.5], "seed": [0]},
+    )  # fmt: skip
+    proc = rayprune("sweep", config, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = rayprune("best", "pendulum", "--out", "policy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((tmp_path / "policy" / "compression.json").read_text())
+    assert info["action_space"] == {"type": "box", "shape": [1], "low": [-2.0], "high": [2.0]}
+    assert info["hidden_compact"] == [8, 8]
+    import onnx
+
+    outputs = [o.name for o in onnx.load(str(tmp_path / "policy" / "policy.onnx")).graph.output]
+    assert outputs == ["action_mean"]
+    proc = rayprune("eval", "policy", "--episodes", "2", cwd=tmp_path)
+    assert proc.returncode == 0 and "over 2 episodes on Pendulum-v1" in proc.stdout, proc.stderr

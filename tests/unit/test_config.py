@@ -70,6 +70,9 @@ def test_trial_key_depends_on_sweep_and_hyperparameters():
 
 def test_environment_checks():
     assert check_env("CartPole-v1") == (4, {"type": "discrete", "n": 2})
+    # the paper's other environments come with rayprune's dependencies (box2d, mujoco)
+    assert check_env("LunarLander-v3") == (8, {"type": "discrete", "n": 4})
+    assert check_env("Hopper-v5")[0] == 11
     obs_dim, space = check_env("Pendulum-v1")
     assert obs_dim == 3 and space["type"] == "box" and space["low"] == [-2.0]
     with pytest.raises(UnsupportedEnvError, match="unknown environment"):
