@@ -1,5 +1,6 @@
 """Eval return of a finished sweep per (method, lambda, sparsity_target), mean +- std over seeds,
-with the compact size and the reward target check.
+with the compact size, the reward target check, and how many env steps the training return took
+to first reach the target (mean over the seeds that reached it).
 
     python benchmarks/sweep_table.py NAME [--results rayprune_results] [--target 475] [--min-seeds 4]
 
@@ -38,6 +39,7 @@ def main() -> int:
     groups: dict[tuple, list] = defaultdict(list)
     for run in runs:
         p, m = run.data.params, run.data.metrics
+        m = {**m, "steps_to_target": steps_to_target(client, run.info.run_id, args.target)}
         groups[(p["method"], float(p["lambda"]), float(p["sparsity_target"]))].append(m)
 
     print(f"sweep {args.name}: {len(runs)} finished runs ({uri})")
@@ -51,7 +53,7 @@ def main() -> int:
         print(
             f"{method:<6} {lam:>8g} {target:>8g} {len(ms):>5} {statistics.mean(returns):>9.1f} +- {std:>5.1f} "
             f"{hits:>4}/{len(ms):<4} {statistics.mean(m['neurons_compact'] for m in ms):>8.1f} "
-            f"{statistics.mean(m['weights_compact'] for m in ms):>8.0f} {max(m['env_steps'] for m in ms):>9.0f}"
+            f"{statistics.mean(m['weights_compact'] for m in ms):>8.0f} {max(m['env_steps'] for m in ms):>9.0f} {mean_reached(ms):>9}"
         )
     print(f"target: eval return >= {args.target:g} for at least {args.min_seeds} seeds")
     met = [
@@ -64,6 +66,20 @@ def main() -> int:
         + (", ".join(f"{k[0]} lambda={k[1]:g} sparsity={k[2]:g}" for k in sorted(met)) or "none")
     )
     return 0
+
+
+def steps_to_target(client, run_id: str, target: float) -> float | None:
+    """Env steps at the first iteration whose training episode_return_mean reached target."""
+    steps = {m.step: m.value for m in client.get_metric_history(run_id, "env_steps")}
+    for m in sorted(client.get_metric_history(run_id, "episode_return_mean"), key=lambda m: m.step):
+        if m.value >= target and m.step in steps:
+            return steps[m.step]
+    return None
+
+
+def mean_reached(ms: list[dict]) -> str:
+    reached = [m["steps_to_target"] for m in ms if m["steps_to_target"] is not None]
+    return f"{statistics.mean(reached) / 1000:.0f}k" if reached else "-"
 
 
 if __name__ == "__main__":
