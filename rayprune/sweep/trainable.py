@@ -89,7 +89,6 @@ def train_trial(config: dict[str, Any]) -> None:
 
 def _train(cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> None:
     checkpoint = tune.get_checkpoint()
-    state: dict[str, Any] = {}
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = json.loads((Path(d) / STATE_FILE).read_text())
