@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import onnxruntime as ort
 
 from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE, ArtifactError, read_info
-from rayprune.policy.spaces import UnsupportedEnvError, check_env
+from rayprune.policy.spaces import UnsupportedEnvError, describe_env, make_env
 
 
 class OnnxPolicy:
@@ -60,18 +59,10 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     """Return of `episodes` deterministic episodes (Eq. 20), seeds seed, seed+1, ..."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    obs_dim, action_space = check_env(env_id)
-    if (
-        obs_dim != policy.info["obs_dim"]
-        or action_space["type"] != policy.info["action_space"]["type"]
-    ):
-        raise UnsupportedEnvError(
-            f"{env_id} (obs {obs_dim}, {action_space['type']} actions) does not fit a policy trained on "
-            f"{policy.info['env']} (obs {policy.info['obs_dim']}, {policy.info['action_space']['type']} actions)"
-        )
-    env = gym.make(env_id)
+    env = make_env(env_id)
     returns = []
     try:
+        _check_fit(policy, env_id, *describe_env(env))
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
             total, done = 0.0, False
@@ -84,3 +75,13 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     finally:
         env.close()
     return EvalResult(returns)
+
+
+def _check_fit(policy: OnnxPolicy, env_id: str, obs_dim: int, action_space: dict[str, Any]) -> None:
+    trained = policy.info
+    if obs_dim != trained["obs_dim"] or action_space["type"] != trained["action_space"]["type"]:
+        raise UnsupportedEnvError(
+            f"{env_id} (obs {obs_dim}, {action_space['type']} actions) does not fit a policy "
+            f"trained on {trained['env']} (obs {trained['obs_dim']}, "
+            f"{trained['action_space']['type']} actions)"
+        )

@@ -37,17 +37,27 @@ def obs_dim(space: gym.Space) -> int:
     return int(space.shape[0])
 
 
-def check_env(env_id: str) -> tuple[int, dict[str, Any]]:
-    """(obs_dim, described action space) of env_id, or a one-line UnsupportedEnvError."""
+def make_env(env_id: str) -> gym.Env:
+    """gym.make, with a one-line UnsupportedEnvError for unknown ids and missing packages."""
     try:
-        env = gym.make(env_id)
+        return gym.make(env_id)
     except (gym.error.DependencyNotInstalled, ImportError) as err:
         raise UnsupportedEnvError(
             f"environment {env_id!r} needs a missing package: {err}"
         ) from None
     except gym.error.Error as err:
         raise UnsupportedEnvError(f"unknown environment {env_id!r}: {err}") from None
+
+
+def describe_env(env: gym.Env) -> tuple[int, dict[str, Any]]:
+    """(obs_dim, described action space), or UnsupportedEnvError."""
+    return obs_dim(env.observation_space), describe_action_space(env.action_space)
+
+
+def check_env(env_id: str) -> tuple[int, dict[str, Any]]:
+    """(obs_dim, described action space) of env_id, or a one-line UnsupportedEnvError."""
+    env = make_env(env_id)
     try:
-        return obs_dim(env.observation_space), describe_action_space(env.action_space)
+        return describe_env(env)
     finally:
         env.close()
