@@ -16,15 +16,7 @@ CONFIG_KEY = "rayprune"
 def spec_from_dict(raw: dict[str, Any]) -> PruningSpec:
     """The learner_config_dict form of a PruningSpec (plain types, so Ray can ship it)."""
     schedule = raw.get("schedule")
-    return PruningSpec(
-        method=raw["method"],
-        lambda_=raw.get("lambda_", 0.0),
-        schedule=PruningSchedule(**schedule) if schedule else None,
-        reading=raw.get("reading", "rank"),
-        scope=raw.get("scope", "layer"),
-        min_neurons=raw.get("min_neurons", 1),
-        seed=raw.get("seed", 0),
-    )
+    return PruningSpec(**{**raw, "schedule": PruningSchedule(**schedule) if schedule else None})
 
 
 class PruningPPOLearner(PPOTorchLearner):
