@@ -161,11 +161,15 @@ def trial_key(sweep_name: str, point: dict[str, Any]) -> str:
 
 
 def run_name(point: dict[str, Any]) -> str:
-    if point["method"] == "ppo":
-        return f"ppo-seed{point['seed']}"
-    if point["lambda"] == 0 and not METHODS[point["method"]].penalty:
-        return f"{point['method']}-sp{point['sparsity_target']:g}-seed{point['seed']}"
-    return f"{point['method']}-lam{point['lambda']:g}-sp{point['sparsity_target']:g}-seed{point['seed']}"
+    """method-lam...-sp...-seed..., naming lambda only for methods with a penalty and the
+    sparsity only for methods that prune."""
+    method = METHODS[point["method"]]
+    parts = [point["method"]]
+    if method.penalty:
+        parts.append(f"lam{point['lambda']:g}")
+    if method.importance:
+        parts.append(f"sp{point['sparsity_target']:g}")
+    return "-".join([*parts, f"seed{point['seed']}"])
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
