@@ -16,7 +16,6 @@ from rayprune.policy import check_env
 from rayprune.sweep.config import SweepConfig, parse_config, run_name
 from rayprune.sweep.tracking import (
     check_tracking_server,
-    client_for,
     create_experiment,
     fail_unfinished_runs,
 )
@@ -97,11 +96,10 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     check_env(cfg.env)
     preflight(ws)
-    if client_for(ws.tracking_uri).get_experiment_by_name(cfg.name) is not None:
-        raise FileExistsError(f"MLflow experiment {cfg.name!r} already exists at {ws.tracking_uri}")
     ws.root.mkdir(parents=True, exist_ok=True)
-    ws.save_sweep(cfg.name, cfg.dump())
+    # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
+    ws.save_sweep(cfg.name, cfg.dump())
     param_space = {
         "sweep": cfg.dump(),
         "tracking_uri": ws.tracking_uri,
