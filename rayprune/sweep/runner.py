@@ -96,7 +96,6 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     check_env(cfg.env)
     preflight(ws)
-    ws.root.mkdir(parents=True, exist_ok=True)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())

@@ -169,6 +169,15 @@ def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_pa
             ),
             "does not answer",
         ),
+        (
+            (
+                "sweep",
+                tmp_path / "tiny.yaml",
+                "--tracking-uri",
+                f"sqlite:///{results / 'mlflow.db'}",
+            ),
+            "MLflow experiment 'tiny' already exists",
+        ),
         (("resume", "missing"), "no sweep named 'missing'"),
         (("best", "missing", "--out", "x"), "no sweep named 'missing'"),
         (("eval", tmp_path), "compression.json is missing"),
