@@ -121,8 +121,10 @@ def load_compact_policy(policy_dir: Path) -> tuple[CompactMLP, dict[str, Any]]:
         state = load_file(str(path))
     except (SafetensorError, FileNotFoundError, OSError) as err:
         raise ArtifactError(f"cannot read {path}: {err}") from None
-    out_dim = state["head.weight"].shape[0] if "head.weight" in state else -1
-    net = CompactMLP(info["obs_dim"], info["hidden_compact"], out_dim, info["activation"])
+    ranks = info.get("ranks")  # low-rank layers (L0); absent or all None: full rank
+    head = "head.weight" if not ranks or ranks[-1] is None else "head.up.weight"
+    out_dim = state[head].shape[0] if head in state else -1
+    net = CompactMLP(info["obs_dim"], info["hidden_compact"], out_dim, info["activation"], ranks)
     try:
         net.load_state_dict(state)
     except RuntimeError as err:

@@ -1,21 +1,38 @@
 """Pruning math in pure torch: no ray, no mlflow (tests/unit/test_layers.py proves it)."""
 
-from rayprune.pruning.compaction import CompactMLP, compact, kept_neurons
+from rayprune.pruning.compaction import CompactMLP, LowRankLinear, compact, kept_neurons
+from rayprune.pruning.distill import distillation_loss
 from rayprune.pruning.importance import dsp_penalty, layer_importances, neuron_importance
-from rayprune.pruning.masked_mlp import ACTIVATIONS, MaskedMLP
+from rayprune.pruning.lowrank import low_rank, rank_for_energy
+from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, MaskedMLP
 from rayprune.pruning.metrics import (
     NetworkSize,
+    dead_neurons,
     dense_size,
     dense_size_of,
     size_of,
     size_of_compact,
 )
-from rayprune.pruning.pruner import METHODS, PruneReport, PruningSpec, prune, zero_pruned_weights
+from rayprune.pruning.pruner import (
+    METHODS,
+    PruneReport,
+    PruningSpec,
+    deployable,
+    prune,
+    zero_pruned_weights,
+)
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
 from rayprune.pruning.selection import READINGS, SCOPES, select_masks, target_reached
 
 __all__ = [
     "ACTIVATIONS",
+    "GATES",
+    "LowRankLinear",
+    "dead_neurons",
+    "deployable",
+    "distillation_loss",
+    "low_rank",
+    "rank_for_energy",
     "METHODS",
     "READINGS",
     "SCOPES",

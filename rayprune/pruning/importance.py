@@ -1,9 +1,10 @@
-"""Neuron importance and the group-sparse regularizer of DSP."""
+"""Importance scores and penalties: DSP's (Eq. 12, 13) and those of the baselines."""
 
 from __future__ import annotations
 
 import torch
 
+from rayprune.pruning.gates import prob_nonzero
 from rayprune.pruning.masked_mlp import MaskedMLP
 
 
@@ -49,3 +50,42 @@ def random_importances(mlp: MaskedMLP, generator: torch.Generator) -> list[torch
     return [
         torch.rand(layer.out_features, generator=generator) * layer.mask for layer in mlp.hidden
     ]
+
+
+def sgs_penalty(mlp: MaskedMLP) -> torch.Tensor:
+    """SGS (Aghdaie et al. 2022): the group lasso of ssl_penalty on the first layer only."""
+    return group_norms(mlp)[0].sum()
+
+
+def first_layer_group_norms(mlp: MaskedMLP) -> list[torch.Tensor]:
+    """SGS ranks the neurons of the first hidden layer alone."""
+    return group_norms(mlp)[:1]
+
+
+def l1_penalty(mlp: MaskedMLP) -> torch.Tensor:
+    """L1 lasso (Li et al. 2022) before lambda: sum |w| over the unpruned weights of every layer."""
+    return torch.stack(
+        [(layer.weight * layer.weight_mask).abs().sum() for layer in mlp.linears]
+    ).sum()
+
+
+def weight_magnitudes(mlp: MaskedMLP, _generator: torch.Generator) -> list[torch.Tensor]:
+    """|w| of every unpruned weight, per layer (head included): the importance of L1 and PoPS."""
+    return [(layer.weight * layer.weight_mask).abs() for layer in mlp.linears]
+
+
+def gate_importances(
+    mlp: MaskedMLP, _generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """L0's importance: each live gate's probability of being nonzero (Louizos Eq. 12), per
+    hidden layer for neuron gates, per layer (head included) for weight gates."""
+    if mlp.gates == "neuron":
+        return [prob_nonzero(layer.log_alpha) * layer.mask for layer in mlp.hidden]
+    if mlp.gates == "weight":
+        return [prob_nonzero(layer.log_alpha) * layer.weight_mask for layer in mlp.linears]
+    raise ValueError("method 'l0' needs an actor built with gates ('neuron' or 'weight')")
+
+
+def l0_penalty(mlp: MaskedMLP) -> torch.Tensor:
+    """The expected L0 norm of the live gates (Louizos Eq. 12 summed), before lambda."""
+    return torch.stack([p.sum() for p in gate_importances(mlp)]).sum()

@@ -43,7 +43,7 @@ class NetworkSize:
 
 
 def size_of_compact(net: CompactMLP) -> NetworkSize:
-    weights = [layer.weight.detach() for layer in net.linears]
+    weights = net.weight_matrices()
     hidden = net.hidden_sizes
     return NetworkSize(hidden, sum(hidden), count_weights(weights), count_flops(weights))
 
@@ -51,6 +51,12 @@ def size_of_compact(net: CompactMLP) -> NetworkSize:
 def size_of(mlp: MaskedMLP) -> NetworkSize:
     """The size the masked actor will have once compacted."""
     return size_of_compact(compact(mlp))
+
+
+def dead_neurons(mlp: MaskedMLP) -> int:
+    """Unmasked hidden neurons that compaction removes because pruned weights left them with
+    no incoming or no outgoing weights."""
+    return sum(count_neurons(mlp.masks)) - size_of(mlp).neurons
 
 
 def dense_size(in_dim: int, hidden: list[int], out_dim: int) -> NetworkSize:

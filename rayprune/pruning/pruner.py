@@ -4,30 +4,57 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
+from rayprune.pruning.compaction import CompactMLP, compact
 from rayprune.pruning.importance import (
     dsp_penalty,
+    first_layer_group_norms,
+    gate_importances,
     group_norms,
+    l0_penalty,
+    l1_penalty,
     layer_importances,
     random_importances,
+    sgs_penalty,
     ssl_penalty,
+    weight_magnitudes,
 )
+from rayprune.pruning.lowrank import low_rank
 from rayprune.pruning.masked_mlp import MaskedMLP
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
-from rayprune.pruning.selection import READINGS, SCOPES, Reading, Scope, select_masks
+from rayprune.pruning.selection import (
+    READINGS,
+    SCOPES,
+    Reading,
+    Scope,
+    below_threshold,
+    select_masks,
+    select_weight_masks,
+)
 
 Importance = Callable[[MaskedMLP, torch.Generator], list[torch.Tensor]]
+# What a method's sparsity target counts: hidden neurons, weights, or the unit of the actor's
+# L0 gates (neurons by default, weights with gates="weight").
+Unit = Literal["neurons", "weights", "gates"]
 
 
 @dataclass(frozen=True)
 class Method:
-    """penalty(mlp) is added to the loss times lambda; importance(mlp, generator) ranks neurons
-    for the schedule (the generator serves methods that draw at random)."""
+    """penalty(mlp) is added to the loss times lambda; importance(mlp, generator) ranks the
+    units for the schedule (the generator serves methods that draw at random). `scope` fixes
+    the selection scope for methods defined by one (PoPS ranks all weights globally);
+    `thresholded` methods also drop every weight whose importance falls under the spec's
+    weight_threshold."""
 
     penalty: Callable[[MaskedMLP], torch.Tensor] | None
     importance: Importance | None
+    unit: Unit = "neurons"
+    scope: Scope | None = None
+    thresholded: bool = False
+    lowrank: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -35,6 +62,12 @@ METHODS: dict[str, Method] = {
     "dsp": Method(penalty=dsp_penalty, importance=lambda mlp, _: layer_importances(mlp)),
     "ssl": Method(penalty=ssl_penalty, importance=lambda mlp, _: group_norms(mlp)),
     "dropout": Method(penalty=None, importance=random_importances),
+    "l1": Method(
+        penalty=l1_penalty, importance=weight_magnitudes, unit="weights", thresholded=True
+    ),
+    "pops": Method(penalty=None, importance=weight_magnitudes, unit="weights", scope="global"),
+    "sgs": Method(penalty=sgs_penalty, importance=lambda mlp, _: first_layer_group_norms(mlp)),
+    "l0": Method(penalty=l0_penalty, importance=gate_importances, unit="gates", lowrank=True),
 }
 
 
@@ -49,6 +82,9 @@ class PruningSpec:
     scope: Scope = "layer"
     min_neurons: int = 1
     seed: int = 0
+    weight_threshold: float = 1e-3
+    distill_coeff: float = 0.0
+    lowrank_energy: float = 0.99
     _method: Method = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +96,10 @@ class PruningSpec:
             raise ValueError(f"unknown reading/scope {self.reading!r}/{self.scope!r}")
         if self.min_neurons < 1:
             raise ValueError(f"min_neurons must be >= 1, got {self.min_neurons}")
+        if self.weight_threshold < 0 or self.distill_coeff < 0:
+            raise ValueError("weight_threshold and distill_coeff must be >= 0")
+        if not 0.0 < self.lowrank_energy <= 1.0:
+            raise ValueError(f"lowrank_energy must be in (0, 1], got {self.lowrank_energy}")
         method = METHODS[self.method]
         if method.importance is not None and self.schedule is None:
             raise ValueError(f"method {self.method!r} prunes and needs a schedule")
@@ -69,11 +109,27 @@ class PruningSpec:
     def prunes(self) -> bool:
         return self._method.importance is not None
 
+    def unit(self, mlp: MaskedMLP) -> Literal["neurons", "weights"]:
+        """What this method's sparsity target counts on this actor."""
+        if self._method.unit == "gates":
+            return "weights" if mlp.gates == "weight" else "neurons"
+        return self._method.unit
+
+    @property
+    def lowrank(self) -> bool:
+        return self._method.lowrank
+
     def regularizer(self, mlp: MaskedMLP) -> torch.Tensor | None:
         """lambda times the method's penalty (Eq. 13 for DSP), or None when there is none."""
         if self._method.penalty is None or self.lambda_ == 0.0:
             return None
         return self.lambda_ * self._method.penalty(mlp)
+
+
+def deployable(mlp: MaskedMLP, spec: PruningSpec) -> CompactMLP:
+    """What ships: the compact network, low-rank factorized for methods that do that (L0)."""
+    net = compact(mlp)
+    return low_rank(net, spec.lowrank_energy) if spec.lowrank else net
 
 
 @dataclass(frozen=True)
@@ -95,12 +151,27 @@ def prune(mlp: MaskedMLP, spec: PruningSpec, step: int) -> PruneReport:
     generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
     importances = spec._method.importance(mlp, generator)
     if is_pruning_step(spec.schedule, step):
-        new = select_masks(importances, mlp.masks, p_t, spec.reading, spec.scope, spec.min_neurons)
-        for mask, update in zip(mlp.masks, new):
-            mask.mul_(update)  # monotone: a neuron masked once stays masked
+        _update_masks(mlp, spec, importances, p_t)
     zero_pruned_weights(mlp)
     total = float(sum(omega.sum() for omega in importances))
     return PruneReport(p_t, p_t * total)
+
+
+def _update_masks(
+    mlp: MaskedMLP, spec: PruningSpec, importances: list[torch.Tensor], p_t: float
+) -> None:
+    method = spec._method
+    scope = method.scope or spec.scope
+    if spec.unit(mlp) == "weights":
+        masks = mlp.weight_masks
+        new = select_weight_masks(importances, masks, p_t, scope)
+        if method.thresholded:
+            new = [n * t for n, t in zip(new, below_threshold(importances, spec.weight_threshold))]
+    else:
+        masks = mlp.masks[: len(importances)]  # SGS scores the first layer only
+        new = select_masks(importances, masks, p_t, spec.reading, scope, spec.min_neurons)
+    for mask, update in zip(masks, new):
+        mask.mul_(update)  # monotone: a unit masked once stays masked
 
 
 @torch.no_grad()
@@ -108,9 +179,12 @@ def zero_pruned_weights(mlp: MaskedMLP) -> None:
     """Zero row i of W_l, b_l and column i of W_{l+1} for each masked neuron.
 
     Called after every update: the optimizer's momentum would otherwise move these weights
-    again, and they should read as zero in the size metrics.
+    again, and they should read as zero in the size metrics. Masked single weights are zeroed
+    too.
     """
     linears = mlp.linears
+    for layer in linears:
+        layer.weight.mul_(layer.weight_mask)
     for i, layer in enumerate(mlp.hidden):
         mask = layer.mask
         layer.weight.mul_(mask.unsqueeze(1))

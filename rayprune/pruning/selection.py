@@ -89,3 +89,62 @@ def target_reached(kept: list[int], dense: list[int], sparsity: float) -> bool:
     scope or reading can be asked for once whole neurons are counted per layer."""
     needed = sum(masked_count_for(sparsity, n) for n in dense)
     return sum(dense) - sum(kept) >= needed
+
+
+def select_weight_masks(
+    scores: list[torch.Tensor],
+    masks: list[torch.Tensor],
+    sparsity: float,
+    scope: Scope = "layer",
+    min_kept: int = 1,
+) -> list[torch.Tensor]:
+    """Unstructured rank reading: mask the lowest-scoring weights until a fraction p_t of the
+    weights in scope is masked (each layer alone, or all layers together). Monotone, and a
+    layer keeps at least `min_kept` weights."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+    if scope == "layer":
+        return [_select_weights(s, m, sparsity, min_kept) for s, m in zip(scores, masks)]
+    flat = _select_weights(
+        torch.cat([s.detach().flatten() for s in scores]),
+        torch.cat([m.flatten() for m in masks]),
+        sparsity,
+        min_kept=0,
+    )
+    chunks = flat.split([m.numel() for m in masks])
+    return [_floor(chunk.view_as(m), s, m, min_kept) for chunk, s, m in zip(chunks, scores, masks)]
+
+
+def _select_weights(
+    scores: torch.Tensor, mask: torch.Tensor, sparsity: float, min_kept: int
+) -> torch.Tensor:
+    alive = mask.detach().flatten() > 0
+    to_mask = masked_count_for(sparsity, alive.numel())
+    # Dead weights rank first (they count as masked), then ascending score, ties by position.
+    ranked = scores.detach().flatten().double().masked_fill(~alive, -float("inf"))
+    order = torch.argsort(ranked, stable=True)
+    new_alive = alive.clone()
+    new_alive[order[: max(to_mask, int((~alive).sum()))]] = False
+    return _floor(new_alive.to(mask.dtype).view_as(mask), scores, mask, min_kept)
+
+
+def _floor(
+    new: torch.Tensor, scores: torch.Tensor, old: torch.Tensor, min_kept: int
+) -> torch.Tensor:
+    """Give back the best weights masked in this step when a layer fell below min_kept."""
+    missing = min_kept - int(new.sum())
+    if missing <= 0:
+        return new
+    candidates = (old > 0) & (new == 0)
+    ranked = scores.detach().double().masked_fill(~candidates, -float("inf")).flatten()
+    restore = torch.argsort(ranked, descending=True, stable=True)[
+        : min(missing, int(candidates.sum()))
+    ]
+    new = new.clone().flatten()
+    new[restore] = 1.0
+    return new.view_as(old)
+
+
+def below_threshold(scores: list[torch.Tensor], threshold: float) -> list[torch.Tensor]:
+    """Masks that drop every weight scoring under `threshold` (L1's "weights driven to ~0")."""
+    return [(s.detach() >= threshold).to(s.dtype) for s in scores]

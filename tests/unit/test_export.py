@@ -16,19 +16,19 @@ from rayprune.policy import (
     load_compact_policy,
     read_info,
 )
-from rayprune.pruning import MaskedMLP, compact, dense_size_of, size_of_compact
+from rayprune.pruning import MaskedMLP, compact, dense_size_of, low_rank, size_of_compact
 
 DISCRETE = {"type": "discrete", "n": 3}
 BOX = {"type": "box", "shape": [2], "low": [-1.0, -2.0], "high": [1.0, 2.0]}
 
 
-def make_policy(tmp_path, action_space, activation="tanh", name="compact_policy"):
+def make_policy(tmp_path, action_space, activation="tanh", name="compact_policy", energy=None):
     torch.manual_seed(0)
     out_dim = action_space.get("n") or action_space["shape"][0]
     mlp = MaskedMLP(5, [32, 32], out_dim, activation)
     mlp.hidden[0].mask[::3] = 0
     mlp.hidden[1].mask[:20] = 0
-    net = compact(mlp)
+    net = compact(mlp) if energy is None else low_rank(compact(mlp), energy)
     size, dense = size_of_compact(net), dense_size_of(mlp)
     info = {
         "env": "Test-v0", "method": "dsp", "lambda": 1e-4, "sparsity_target": 0.5, "reading": "rank",
@@ -37,9 +37,9 @@ def make_policy(tmp_path, action_space, activation="tanh", name="compact_policy"
         "hidden_compact": size.neurons_per_layer, "neurons_dense": dense.neurons,
         "neurons_compact": size.neurons, "weights_dense": dense.weights,
         "weights_compact": size.weights, "flops_dense": dense.flops, "flops_compact": size.flops,
-        "eval_return_mean": 1.0, "eval_return_std": 0.0, "eval_episodes": 20,
+        "eval_return_mean": 1.0, "eval_return_std": 0.0, "eval_episodes": 20, "ranks": net.ranks,
     }  # fmt: skip
-    return mlp, export_compact_policy(net, tmp_path / name, info)
+    return (mlp if energy is None else net), export_compact_policy(net, tmp_path / name, info)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -128,3 +128,16 @@ def test_corrupt_onnx_gives_artifact_error(tmp_path):
     with pytest.raises(ArtifactError):
         OnnxPolicy(folder)
     assert read_info(folder)["method"] == "dsp"
+
+
+def test_low_rank_policy_exports_and_loads(tmp_path):
+    net, folder = make_policy(tmp_path, DISCRETE, energy=0.5)
+    assert any(r is not None for r in net.ranks)
+    obs = np.random.default_rng(1).normal(size=(64, 5)).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(obs)).numpy()
+    np.testing.assert_allclose(OnnxPolicy(folder).outputs(obs), expected, rtol=1e-5, atol=1e-5)
+    loaded, info = load_compact_policy(folder)
+    assert loaded.ranks == info["ranks"] == net.ranks
+    with torch.no_grad():
+        assert torch.allclose(loaded(torch.from_numpy(obs)), torch.from_numpy(expected), atol=1e-6)
