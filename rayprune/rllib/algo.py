@@ -1,19 +1,24 @@
-"""PPOConfig for one trial, and a restore that leaves the EnvRunners holding the restored masks."""
+"""PPOConfig for one trial on either RLlib API stack, and the stack-independent accessors the
+trainable needs: restore, the trained actor, the pruning metrics of a result."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rayprune.pruning import MaskedMLP
 from rayprune.rllib.learner import CONFIG_KEY, PruningPPOLearner
 from rayprune.rllib.module import MaskedPPOModule
+from rayprune.rllib.old_stack import METRICS_KEY, MODEL_NAME, OldStackPPO, register
 
 # rayprune's names for PPO settings that RLlib spells differently; `lambda` is the regularizer's.
 PPO_RENAMES = {"gae_lambda": "lambda_", "train_batch_size": "train_batch_size_per_learner"}
+# The old stack has no learners, so no per-learner batch size.
+OLD_PPO_RENAMES = {"gae_lambda": "lambda_"}
 
 
 def build_ppo_config(
@@ -24,38 +29,81 @@ def build_ppo_config(
     model: dict[str, Any],
     pruning: dict[str, Any],
     num_envs_per_env_runner: int = 1,
+    api_stack: Literal["new", "old"] = "new",
+    num_env_runners: int = 0,
 ) -> PPOConfig:
-    """Sampling and learning run in the trial's own process: one CPU per trial."""
-    training = {PPO_RENAMES.get(key, key): value for key, value in ppo.items()}
-    return (
-        PPOConfig()
-        .environment(env)
-        .framework("torch")
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=num_envs_per_env_runner)
-        .learners(
-            num_learners=0,
-            learner_class=PruningPPOLearner,
-            learner_config_dict={CONFIG_KEY: pruning},
+    """By default sampling and learning run in the trial's own process: one CPU per trial."""
+    if api_stack == "old":
+        register(env)
+        training = {OLD_PPO_RENAMES.get(key, key): value for key, value in ppo.items()}
+        config = (
+            PPOConfig(algo_class=OldStackPPO)
+            .api_stack(enable_rl_module_and_learner=False, enable_env_runner_and_connector_v2=False)
+            .training(
+                model={
+                    "custom_model": MODEL_NAME,
+                    "custom_model_config": {**model, "pruning": pruning},
+                },
+                **training,
+            )
         )
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config=model))
-        .training(**training)
+    else:
+        training = {PPO_RENAMES.get(key, key): value for key, value in ppo.items()}
+        config = (
+            PPOConfig()
+            .learners(
+                num_learners=0,
+                learner_class=PruningPPOLearner,
+                learner_config_dict={CONFIG_KEY: pruning},
+            )
+            .rl_module(
+                rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config=model)
+            )
+            .training(**training)
+        )
+    return (
+        config.environment(env)
+        .framework("torch")
+        .env_runners(
+            num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner
+        )
         .debugging(seed=seed, log_level="ERROR")
         .reporting(metrics_num_episodes_for_smoothing=20)
     )
 
 
-def restore_algorithm(algo: Algorithm, path: Path) -> None:
-    """Restore, then push the learner's weights and masks to every EnvRunner and wait.
+def is_old_stack(algo: Algorithm) -> bool:
+    return not algo.config.enable_rl_module_and_learner
 
-    A sync can be dropped right after a restore (FACTS.md), leaving samplers on fresh weights
-    until the next iteration.
+
+def restore_algorithm(algo: Algorithm, path: Path) -> None:
+    """Restore, and make sure every EnvRunner samples with the restored weights and masks.
+
+    New stack: a sync can be dropped right after a restore (FACTS.md), leaving samplers on fresh
+    weights until the next iteration, so push the learner's weights again and wait. Old stack:
+    the restore itself sets the state on every rollout worker and waits.
     """
     algo.restore_from_path(str(path))
-    algo.env_runner_group.sync_weights(
-        from_worker_or_learner_group=algo.learner_group,
-        inference_only=True,
-        timeout_seconds=30,
-    )
+    if not is_old_stack(algo):
+        algo.env_runner_group.sync_weights(
+            from_worker_or_learner_group=algo.learner_group,
+            inference_only=True,
+            timeout_seconds=30,
+        )
+
+
+def actor_of(algo: Algorithm) -> MaskedMLP:
+    """The actor being trained (the learner's, not a sampler's copy), on either stack."""
+    if is_old_stack(algo):
+        return algo.get_policy().model.actor
+    return learner_module(algo).actor
+
+
+def pruning_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """The default policy's learner metrics of a train() result, on either stack."""
+    if "learners" in result:
+        return result["learners"]["default_policy"]
+    return result["info"]["learner"]["default_policy"][METRICS_KEY]
 
 
 def sampler_module(algo: Algorithm) -> MaskedPPOModule:

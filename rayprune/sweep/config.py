@@ -122,6 +122,7 @@ class SweepConfig(Strict):
     checkpoint_every: int = Field(10, ge=1)
     max_failures: int = Field(2, ge=0)
     eval_episodes: int = Field(20, ge=1)
+    api_stack: Literal["new", "old"] = "new"
 
     @model_validator(mode="after")
     def _schedule_fits(self) -> SweepConfig:

@@ -20,7 +20,7 @@ from rayprune.pruning import (
     size_of_compact,
     target_reached,
 )
-from rayprune.rllib import build_ppo_config, learner_module, restore_algorithm
+from rayprune.rllib import actor_of, build_ppo_config, pruning_metrics, restore_algorithm
 from rayprune.sweep.config import SweepConfig, run_name, trial_key
 from rayprune.sweep.tracking import TrialRun, flatten
 
@@ -61,7 +61,7 @@ def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
 
 def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The per-iteration curve logged to MLflow and Tune, from RLlib's nested result."""
-    learner = result["learners"]["default_policy"]
+    learner = pruning_metrics(result)
     row = {
         "episode_return_mean": result["env_runners"].get("episode_return_mean", float("nan")),
         "env_steps": result["num_env_steps_sampled_lifetime"],
@@ -115,6 +115,7 @@ def _build(cfg: SweepConfig, point: dict[str, Any]):
         model=cfg.model.model_dump(),
         pruning=pruning_dict(cfg, point),
         num_envs_per_env_runner=cfg.num_envs_per_env_runner,
+        api_stack=cfg.api_stack,
     ).build_algo()
 
 
@@ -151,7 +152,7 @@ def _export_and_evaluate(
 ) -> dict[str, Any]:
     """Compact the actor, export it, evaluate the exported ONNX graph (what ships is what is
     measured), and log the folder to the trial's run."""
-    actor = learner_module(algo).actor.cpu()
+    actor = actor_of(algo).cpu()
     net = compact(actor)
     info = compression_info(cfg, point, net, dense_size_of(actor))
     with tempfile.TemporaryDirectory() as d:
