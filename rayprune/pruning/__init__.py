@@ -19,6 +19,7 @@ from rayprune.pruning.pruner import (
     PruningSpec,
     deployable,
     prune,
+    reached_target,
     zero_pruned_weights,
 )
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
@@ -31,6 +32,7 @@ __all__ = [
     "dead_neurons",
     "deployable",
     "distillation_loss",
+    "reached_target",
     "low_rank",
     "rank_for_energy",
     "METHODS",

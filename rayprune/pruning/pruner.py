@@ -24,6 +24,7 @@ from rayprune.pruning.importance import (
 )
 from rayprune.pruning.lowrank import low_rank
 from rayprune.pruning.masked_mlp import MaskedMLP
+from rayprune.pruning.metrics import size_of
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
 from rayprune.pruning.selection import (
     READINGS,
@@ -33,6 +34,7 @@ from rayprune.pruning.selection import (
     below_threshold,
     select_masks,
     select_weight_masks,
+    target_reached,
 )
 
 Importance = Callable[[MaskedMLP, torch.Generator], list[torch.Tensor]]
@@ -55,6 +57,7 @@ class Method:
     scope: Scope | None = None
     thresholded: bool = False
     lowrank: bool = False
+    first_layer_only: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -66,7 +69,11 @@ METHODS: dict[str, Method] = {
         penalty=l1_penalty, importance=weight_magnitudes, unit="weights", thresholded=True
     ),
     "pops": Method(penalty=None, importance=weight_magnitudes, unit="weights", scope="global"),
-    "sgs": Method(penalty=sgs_penalty, importance=lambda mlp, _: first_layer_group_norms(mlp)),
+    "sgs": Method(
+        penalty=sgs_penalty,
+        importance=lambda mlp, _: first_layer_group_norms(mlp),
+        first_layer_only=True,
+    ),
     "l0": Method(penalty=l0_penalty, importance=gate_importances, unit="gates", lowrank=True),
 }
 
@@ -126,6 +133,20 @@ class PruningSpec:
         return self.lambda_ * self._method.penalty(mlp)
 
 
+def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
+    """Whether the actor holds the method's sparsity target, counted in its unit (neurons left
+    after compaction, or unmasked weights) over the layers the method prunes."""
+    target = spec.schedule.sparsity_target if spec.schedule else 0.0
+    if spec.unit(mlp) == "weights":
+        kept = [int(m.sum()) for m in mlp.weight_masks]
+        dense = [m.numel() for m in mlp.weight_masks]
+    else:
+        kept = size_of(mlp).neurons_per_layer
+        dense = [m.numel() for m in mlp.masks]
+    layers = 1 if spec._method.first_layer_only else len(kept)
+    return target_reached(kept[:layers], dense[:layers], target)
+
+
 def deployable(mlp: MaskedMLP, spec: PruningSpec) -> CompactMLP:
     """What ships: the compact network, low-rank factorized for methods that do that (L0)."""
     net = compact(mlp)
@@ -168,7 +189,7 @@ def _update_masks(
         if method.thresholded:
             new = [n * t for n, t in zip(new, below_threshold(importances, spec.weight_threshold))]
     else:
-        masks = mlp.masks[: len(importances)]  # SGS scores the first layer only
+        masks = mlp.masks[: len(importances)]
         new = select_masks(importances, masks, p_t, spec.reading, scope, spec.min_neurons)
     for mask, update in zip(masks, new):
         mask.mul_(update)  # monotone: a unit masked once stays masked

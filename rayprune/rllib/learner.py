@@ -6,8 +6,10 @@ from typing import Any
 
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
 
-from rayprune.pruning import PruningSchedule, PruningSpec, dense_size_of, prune, size_of
+from rayprune.pruning import PruningSchedule, PruningSpec, distillation_loss
+from rayprune.rllib.iteration import prune_and_measure
 from rayprune.rllib.module import MaskedPPOModule
 
 CONFIG_KEY = "rayprune"
@@ -19,8 +21,17 @@ def spec_from_dict(raw: dict[str, Any]) -> PruningSpec:
     return PruningSpec(**{**raw, "schedule": PruningSchedule(**schedule) if schedule else None})
 
 
+def distill_from(spec: PruningSpec) -> int | None:
+    """The training iteration whose end freezes the teacher (the last one before pruning
+    starts), or None without distillation."""
+    if spec.distill_coeff == 0.0 or spec.schedule is None:
+        return None
+    return max(spec.schedule.start_iter, 1)
+
+
 class PruningPPOLearner(PPOTorchLearner):
-    """Adds lambda * penalty to each minibatch loss and prunes after each iteration's update.
+    """Adds lambda * penalty (and PoPS's distillation term) to each minibatch loss and prunes
+    after each iteration's update.
 
     after_gradient_based_update runs once per algo.train(), right before PPO syncs weights to
     the EnvRunners, so samplers use the new masks in the same iteration.
@@ -29,13 +40,25 @@ class PruningPPOLearner(PPOTorchLearner):
     def build(self) -> None:
         super().build()
         self.pruning = spec_from_dict(self.config.learner_config_dict[CONFIG_KEY])
+        self.distill_from = distill_from(self.pruning)
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out) -> torch.Tensor:
         loss = super().compute_loss_for_module(
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
         )
-        regularizer = self.pruning.regularizer(self.module[module_id].unwrapped().actor)
-        return loss if regularizer is None else loss + regularizer
+        module = self.module[module_id].unwrapped()
+        regularizer = self.pruning.regularizer(module.actor)
+        if regularizer is not None:
+            loss = loss + regularizer
+        if self.distill_from is not None and int(module.prune_step) >= self.distill_from:
+            loss = loss + self.pruning.distill_coeff * self._distillation(module, batch, fwd_out)
+        return loss
+
+    def _distillation(self, module: MaskedPPOModule, batch, fwd_out) -> torch.Tensor:
+        student = fwd_out[Columns.ACTION_DIST_INPUTS][..., : module.actor.head.out_features]
+        with torch.no_grad():
+            teacher = module.teacher(batch[Columns.OBS])
+        return distillation_loss(student, teacher, module.continuous)
 
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
@@ -47,21 +70,8 @@ class PruningPPOLearner(PPOTorchLearner):
     @torch.no_grad()
     def _prune_module(self, module_id: str, module: MaskedPPOModule) -> None:
         module.prune_step += 1
-        report = prune(module.actor, self.pruning, int(module.prune_step))
-        actor = module.actor
-        size = size_of(actor)
-        dense = dense_size_of(actor)
-        regularizer = self.pruning.regularizer(actor)
-        values = {
-            "neurons": size.neurons,
-            **{f"neurons_l{i}": n for i, n in enumerate(size.neurons_per_layer)},
-            "weights": size.weights,
-            "flops": size.flops,
-            "sparsity": size.sparsity(dense),
-            "sparsity_target_now": report.sparsity_target_now,
-            "threshold": report.threshold,
-            "regularizer": 0.0 if regularizer is None else float(regularizer),
-            "prune_step": int(module.prune_step),
-        }
-        for key, value in values.items():
+        step = int(module.prune_step)
+        if step == self.distill_from:
+            module.teacher.load_state_dict(module.actor.state_dict())
+        for key, value in prune_and_measure(module.actor, self.pruning, step).items():
             self.metrics.log_value((module_id, key), value, reduce="item")

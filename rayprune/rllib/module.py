@@ -27,11 +27,15 @@ def dense_mlp(in_dim: int, hidden: list[int], out_dim: int, activation: str) -> 
 
 
 class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
-    """model_config keys: hidden, critic_hidden, activation.
+    """model_config keys: hidden, critic_hidden, activation, and for some methods gates (L0),
+    dropout_rate and distill (PoPS's teacher).
 
     For Box actions the log-std is a free parameter, so masks on the hidden neurons change the
     mean only, never the exploration noise. `prune_step` counts training iterations; being a
-    persistent buffer it survives checkpoint/restore together with the masks.
+    persistent buffer it survives checkpoint/restore together with the masks. Training passes
+    run the actor stochastically (sampled L0 gates, dropout); sampling runs it deterministically.
+    The teacher is a frozen copy of the actor for distillation; it lives in the module so that it
+    is checkpointed, and only on the Learner.
     """
 
     def setup(self) -> None:
@@ -41,16 +45,26 @@ class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         n_obs = obs_dim(self.observation_space)
         n_out = action_dim(self.action_space)
         self.continuous = isinstance(self.action_space, gym.spaces.Box)
-        self.actor = MaskedMLP(n_obs, hidden, n_out, activation)
+        actor_kwargs = {"gates": cfg.get("gates"), "dropout_rate": cfg.get("dropout_rate", 0.0)}
+        self.actor = MaskedMLP(n_obs, hidden, n_out, activation, **actor_kwargs)
         if self.continuous:
             self.log_std = nn.Parameter(torch.zeros(n_out))
         self.register_buffer("prune_step", torch.zeros((), dtype=torch.long), persistent=True)
         if not self.inference_only:
             critic_hidden = list(cfg.get("critic_hidden", hidden))
             self.critic = dense_mlp(n_obs, critic_hidden, 1, activation)
+            if cfg.get("distill"):
+                self.teacher = MaskedMLP(n_obs, hidden, n_out, activation, **actor_kwargs)
+                self.teacher.requires_grad_(False)
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        out = self.actor(batch[Columns.OBS])
+        return self._actor_outputs(batch, stochastic=False)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._actor_outputs(batch, stochastic=True)
+
+    def _actor_outputs(self, batch: dict[str, Any], stochastic: bool) -> dict[str, Any]:
+        out = self.actor(batch[Columns.OBS], stochastic=stochastic)
         if self.continuous:
             out = torch.cat([out, self.log_std.expand_as(out)], dim=-1)
         return {Columns.ACTION_DIST_INPUTS: out}
@@ -59,4 +73,4 @@ class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         return self.critic(batch[Columns.OBS]).squeeze(-1)
 
     def get_non_inference_attributes(self) -> list[str]:
-        return ["critic"]
+        return ["critic", "teacher"]

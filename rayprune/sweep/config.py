@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rayprune.pruning import ACTIVATIONS, METHODS, READINGS, SCOPES
+from rayprune.pruning import ACTIVATIONS, GATES, METHODS, READINGS, SCOPES
 
 
 class ConfigError(ValueError):
@@ -60,7 +60,8 @@ class ModelSettings(Strict):
 
 
 class PruningSettings(Strict):
-    """The schedule of Eq. 17 in training iterations, and how Eq. 18 is read."""
+    """The schedule of Eq. 17 in training iterations, how Eq. 18 is read, and the options of
+    the baselines (each ignored by the methods it does not concern)."""
 
     reading: Literal[READINGS] = "rank"  # type: ignore[valid-type]
     scope: Literal[SCOPES] = "layer"  # type: ignore[valid-type]
@@ -69,6 +70,11 @@ class PruningSettings(Strict):
     start_iter: int = Field(5, ge=0)
     end_iter: int = Field(60, ge=1)
     frequency: int = Field(1, ge=1)
+    weight_threshold: float = Field(1e-3, ge=0)  # l1: weights under it are removed too
+    dropout_rate: float = Field(0.0, ge=0, lt=1)  # plain dropout on the actor during updates
+    distill_coeff: float = Field(0.0, ge=0)  # PoPS: weight of the distillation from the teacher
+    gates: Literal[GATES] = "neuron"  # type: ignore[valid-type]  # l0: one gate per neuron or weight
+    lowrank_energy: float = Field(0.99, gt=0, le=1)  # l0: spectral energy the SVD keeps
 
     @model_validator(mode="after")
     def _window(self) -> PruningSettings:
@@ -109,6 +115,43 @@ class GridSettings(Strict):
         return values
 
 
+class SearchSettings(Strict):
+    """How the trials are chosen: every point of `grid`, or Optuna's NSGA-II sampling num_samples
+    points from the grid's values for the Pareto front of eval return (up) and compact weights
+    (down). NSGA-II samples its first population_size trials at random, then breeds from them."""
+
+    kind: Literal["grid", "optuna"] = "grid"
+    num_samples: int | None = Field(None, ge=1)
+    population_size: int = Field(50, ge=2)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> SearchSettings:
+        if self.kind == "optuna" and self.num_samples is None:
+            raise ValueError("kind optuna needs num_samples (how many trials to sample)")
+        if self.kind == "grid" and self.num_samples is not None:
+            raise ValueError("num_samples is for kind optuna; a grid runs each point once")
+        return self
+
+
+class SchedulerSettings(Strict):
+    """Early stopping: `asha` compares the trials' training episode_return_mean at rungs of
+    grace_period * reduction_factor^k env steps and stops those that trail."""
+
+    kind: Literal["none", "asha"] = "none"
+    grace_period: int | None = Field(None, ge=1)
+    reduction_factor: float = Field(4.0, gt=1)
+    brackets: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> SchedulerSettings:
+        if self.kind == "asha" and self.grace_period is None:
+            raise ValueError("kind asha needs grace_period (env steps before trials can stop)")
+        if self.kind == "none" and self.grace_period is not None:
+            raise ValueError("grace_period is for kind asha")
+        return self
+
+
 class SweepConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
     env: str
@@ -117,6 +160,8 @@ class SweepConfig(Strict):
     model: ModelSettings = ModelSettings()
     pruning: PruningSettings = PruningSettings()
     grid: GridSettings = GridSettings()
+    search: SearchSettings = SearchSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     num_envs_per_env_runner: int = Field(8, ge=1)
     max_concurrent_trials: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(10, ge=1)
@@ -136,6 +181,14 @@ class SweepConfig(Strict):
             )
         if min(self.grid.sparsity_target) < self.pruning.initial_sparsity:
             raise ValueError("every grid.sparsity_target must be >= pruning.initial_sparsity")
+        return self
+
+    @model_validator(mode="after")
+    def _stack_supports(self) -> SweepConfig:
+        if self.api_stack == "old" and self.pruning.distill_coeff > 0:
+            raise ValueError(
+                "pruning.distill_coeff needs api_stack: new (the old stack has no teacher)"
+            )
         return self
 
     def points(self) -> list[dict[str, Any]]:

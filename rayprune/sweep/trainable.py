@@ -14,23 +14,36 @@ from rayprune.policy.artifact import write_info
 from rayprune.pruning import (
     METHODS,
     CompactMLP,
-    NetworkSize,
-    compact,
+    MaskedMLP,
+    PruningSpec,
+    dead_neurons,
     dense_size_of,
+    deployable,
+    reached_target,
+    size_of,
     size_of_compact,
-    target_reached,
 )
-from rayprune.rllib import actor_of, build_ppo_config, pruning_metrics, restore_algorithm
+from rayprune.rllib import (
+    actor_of,
+    build_ppo_config,
+    pruning_metrics,
+    restore_algorithm,
+    spec_from_dict,
+)
 from rayprune.sweep.config import SweepConfig, run_name, trial_key
 from rayprune.sweep.tracking import TrialRun, flatten
 
 STATE_FILE = "rayprune_state.json"
+# The shipped policy's size, logged with the final eval (comparable across methods).
+FINAL_SIZE_KEYS = ("weights_compact", "neurons_compact", "flops_compact", "compression_ratio")
 ALGO_DIR = "algorithm"
 LEARNER_KEYS = (
     "neurons",
     "weights",
     "flops",
     "sparsity",
+    "weight_sparsity",
+    "neurons_dead",
     "sparsity_target_now",
     "threshold",
     "regularizer",
@@ -47,6 +60,9 @@ def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
         "scope": p.scope,
         "min_neurons": p.min_neurons,
         "seed": point["seed"],
+        "weight_threshold": p.weight_threshold,
+        "distill_coeff": p.distill_coeff,
+        "lowrank_energy": p.lowrank_energy,
     }
     if METHODS[point["method"]].importance is not None:
         spec["schedule"] = {
@@ -57,6 +73,18 @@ def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
             "frequency": p.frequency,
         }
     return spec
+
+
+def model_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
+    """The actor's and critic's shapes, plus what the method needs built into the actor: L0's
+    gates, dropout, PoPS's teacher."""
+    prunes = METHODS[point["method"]].importance is not None
+    return {
+        **cfg.model.model_dump(),
+        "gates": cfg.pruning.gates if point["method"] == "l0" else None,
+        "dropout_rate": cfg.pruning.dropout_rate,
+        "distill": prunes and cfg.pruning.distill_coeff > 0,
+    }
 
 
 def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -112,7 +140,7 @@ def _build(cfg: SweepConfig, point: dict[str, Any]):
         env=cfg.env,
         seed=point["seed"],
         ppo=cfg.ppo.model_dump(),
-        model=cfg.model.model_dump(),
+        model=model_dict(cfg, point),
         pruning=pruning_dict(cfg, point),
         num_envs_per_env_runner=cfg.num_envs_per_env_runner,
         api_stack=cfg.api_stack,
@@ -153,8 +181,9 @@ def _export_and_evaluate(
     """Compact the actor, export it, evaluate the exported ONNX graph (what ships is what is
     measured), and log the folder to the trial's run."""
     actor = actor_of(algo).cpu()
-    net = compact(actor)
-    info = compression_info(cfg, point, net, dense_size_of(actor))
+    spec = spec_from_dict(pruning_dict(cfg, point))
+    net = deployable(actor, spec)
+    info = compression_info(cfg, point, actor, spec, net)
     with tempfile.TemporaryDirectory() as d:
         folder = export_compact_policy(net, Path(d) / ARTIFACT_DIR, info)
         seed = 10_000 + 1_000 * point["seed"]  # episodes the agent never trained on
@@ -166,24 +195,28 @@ def _export_and_evaluate(
         "eval_return_mean": result.mean,
         "eval_return_std": result.std,
         "target_reached": float(info["target_reached"]),
-        "weights_compact": float(info["weights_compact"]),
-        "neurons_compact": float(info["neurons_compact"]),
+        **{key: float(info[key]) for key in FINAL_SIZE_KEYS},
     }
     run.log_steps([(int(algo.iteration), final)])
     return final
 
 
 def compression_info(
-    cfg: SweepConfig, point: dict[str, Any], net: CompactMLP, dense: NetworkSize
+    cfg: SweepConfig, point: dict[str, Any], actor: MaskedMLP, spec: PruningSpec, net: CompactMLP
 ) -> dict[str, Any]:
-    """compression.json before evaluation (eval_return_* are filled in afterwards)."""
+    """compression.json before evaluation (eval_return_* are filled in afterwards). Sizes are
+    those of `net`, the network that ships; for low-rank methods, params_before_lowrank is the
+    compact network's weight count before the SVD."""
+    dense = dense_size_of(actor)
     size = size_of_compact(net)
+    full_rank = size_of(actor)
     obs_dim, action_space = check_env(cfg.env)
-    return {
+    info = {
         "env": cfg.env,
         "method": point["method"],
         "lambda": point["lambda"],
         "sparsity_target": point["sparsity_target"],
+        "sparsity_unit": spec.unit(actor),
         "reading": cfg.pruning.reading,
         "scope": cfg.pruning.scope,
         "seed": point["seed"],
@@ -192,17 +225,26 @@ def compression_info(
         "activation": net.activation,
         "hidden_dense": dense.neurons_per_layer,
         "hidden_compact": size.neurons_per_layer,
+        "ranks": net.ranks,
         "neurons_dense": dense.neurons,
         "neurons_compact": size.neurons,
+        "neurons_dead": dead_neurons(actor),
         "weights_dense": dense.weights,
         "weights_compact": size.weights,
         "flops_dense": dense.flops,
         "flops_compact": size.flops,
         "sparsity": size.sparsity(dense),
-        "target_reached": target_reached(
-            size.neurons_per_layer, dense.neurons_per_layer, point["sparsity_target"]
-        ),
+        "weight_sparsity": 1.0 - full_rank.weights / dense.weights,
+        "compression_ratio": 1.0 - size.weights / dense.weights,
+        "target_reached": reached_target(actor, spec),
         "eval_return_mean": None,
         "eval_return_std": None,
         "eval_episodes": cfg.eval_episodes,
     }
+    if spec.lowrank:
+        info.update(
+            params_before_lowrank=full_rank.weights,
+            params_after_lowrank=size.weights,
+            lowrank_energy=spec.lowrank_energy,
+        )
+    return info

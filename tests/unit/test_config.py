@@ -77,3 +77,20 @@ def test_environment_checks():
     assert obs_dim == 3 and space["type"] == "box" and space["low"] == [-2.0]
     with pytest.raises(UnsupportedEnvError, match="unknown environment"):
         check_env("NoSuchEnv-v9")
+
+
+@pytest.mark.parametrize(
+    "patch,fragment",
+    [
+        ({"pruning": {"gates": "channel"}}, "pruning.gates"),
+        ({"pruning": {"dropout_rate": 1.0}}, "pruning.dropout_rate"),
+        ({"pruning": {"lowrank_energy": 0.0}}, "pruning.lowrank_energy"),
+        ({"pruning": {"weight_threshold": -1}}, "pruning.weight_threshold"),
+        ({"api_stack": "old", "pruning": {"distill_coeff": 0.5}}, "needs api_stack: new"),
+        ({"api_stack": "legacy"}, "api_stack"),
+    ],
+)
+def test_method_options_are_validated(patch, fragment):
+    raw = {"name": "x", "env": "CartPole-v1", "budget_env_steps": 200_000, **patch}
+    with pytest.raises(ConfigError, match=fragment):
+        parse_config(raw)
