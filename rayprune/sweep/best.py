@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 
 from rayprune.policy import ARTIFACT_DIR, read_info
 from rayprune.policy.artifact import apply_umask
-from rayprune.sweep.tracking import client_for, experiment_id
+from rayprune.sweep.tracking import client_for, trial_runs
 
 ALIAS = "best"
 
@@ -33,18 +33,14 @@ class Choice:
 def choose_best(
     tracking_uri: str, sweep: str, metric: str = "eval_return_mean", min_sparsity: float = 0.0
 ) -> Choice:
-    """Highest `metric` among FINISHED runs that reached their sparsity target (and
-    min_sparsity); ties go to the smaller policy."""
+    """Highest `metric` among FINISHED trial runs with a final eval that reached their sparsity
+    target (and min_sparsity); ties go to the smaller policy. Trials stopped early have no eval."""
     client = client_for(tracking_uri)
-    runs = client.search_runs(
-        [experiment_id(client, sweep)],
-        filter_string="attributes.status = 'FINISHED'",
-        max_results=50_000,
-    )
     eligible = [
         r
-        for r in runs
+        for r in trial_runs(client, sweep)
         if metric in r.data.metrics
+        and "eval_return_mean" in r.data.metrics
         and r.data.metrics.get("target_reached") == 1.0
         and r.data.metrics.get("sparsity", 0.0) >= min_sparsity
     ]

@@ -13,10 +13,13 @@ import ray
 from ray import tune
 
 from rayprune.policy import check_env
-from rayprune.sweep.config import SweepConfig, parse_config, run_name
+from rayprune.sweep import search
+from rayprune.sweep.config import SweepConfig, parse_config, run_name, trial_key
+from rayprune.sweep.pareto import report_front
 from rayprune.sweep.tracking import (
     check_tracking_server,
     create_experiment,
+    end_stopped_runs,
     fail_unfinished_runs,
 )
 from rayprune.sweep.trainable import train_trial
@@ -53,6 +56,10 @@ def ray_session(address: str | None) -> Iterator[None]:
     authentication: nobody else who can reach this machine can submit code to it.
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's compact table, not a log stream
+    # Tune checks every result for the searcher's and scheduler's metrics, but Optuna's objectives
+    # come only in a trial's final result, and that one has none of the per-iteration metrics
+    # ASHA reads (rayprune.sweep.search names both).
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         yield
@@ -94,24 +101,21 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         )
     if _tune_dir(ws, cfg.name).exists():
         raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
+    search.check_search(cfg)
     check_env(cfg.env)
     preflight(ws)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
-    param_space = {
-        "sweep": cfg.dump(),
-        "tracking_uri": ws.tracking_uri,
-        "point": tune.grid_search(cfg.points()),
-    }
-    print(f"rayprune: sweep {cfg.name!r}: {len(cfg.points())} trials on {cfg.env}")
+    print(f"rayprune: sweep {cfg.name!r}: {search.describe(cfg)} on {cfg.env}")
     with ray_session(ws.address):
         tuner = tune.Tuner(
             _trainable(),
-            param_space=param_space,
+            param_space=search.param_space(cfg, ws.tracking_uri),
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=cfg.max_concurrent_trials,
                 trial_dirname_creator=trial_dirname,
+                **search.tune_options(cfg),
             ),
             run_config=tune.RunConfig(
                 name=cfg.name,
@@ -120,6 +124,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
                 # a retry or resume needs only the newest checkpoint; keep one spare
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 progress_reporter=_reporter(),
+                callbacks=search.callbacks(cfg, ws.tracking_uri),
                 verbose=1,
             ),
         )
@@ -127,7 +132,8 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
 
 
 def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
-    """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints."""
+    """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints
+    (Tune restores the searcher's state and the callbacks with them)."""
     raw, recorded = ws.load_sweep(name)
     cfg = parse_config(raw)
     preflight(recorded)
@@ -149,11 +155,14 @@ class SweepOutcome:
     finished: int
     failed: int
     unfinished: int  # interrupted or never started: `rayprune resume` continues them
+    stopped_early: int  # by the scheduler: no final eval, no compact policy
 
 
 def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
+    stopped = end_stopped_runs(ws.tracking_uri, cfg.name)
     fail_unfinished_runs(ws.tracking_uri, cfg.name)
-    counts = {"finished": 0, "failed": 0, "unfinished": 0}
+    counts = {"finished": 0, "failed": 0, "unfinished": 0, "stopped_early": 0}
+    finished = []
     print(f"\n{'trial':<34} {'eval_return':>12} {'neurons':>8} {'weights':>8}")
     for result in results:
         name = run_name(result.config["point"]) if result.config else "(not started)"
@@ -161,15 +170,25 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         if result.error is not None:
             counts["failed"] += 1
             print(f"{name:<34} {'FAILED':>12}")
-        elif "eval_return_mean" not in metrics:
-            counts["unfinished"] += 1
-            print(f"{name:<34} {'UNFINISHED':>12}")
-        else:
+        elif "eval_return_mean" in metrics:
             counts["finished"] += 1
+            point = dict(sorted(result.config["point"].items()))  # Optuna's come in any order
+            objectives = {key: metrics[key] for key in search.OBJECTIVES}
+            finished.append({"trial": name, "method": point["method"], **point, **objectives})
             print(
                 f"{name:<34} {metrics['eval_return_mean']:>12.1f} "
                 f"{metrics['neurons_compact']:>8.0f} {metrics['weights_compact']:>8.0f}"
             )
+        elif result.config and trial_key(cfg.name, result.config["point"]) in stopped:
+            counts["stopped_early"] += 1
+            print(
+                f"{name:<34} {'STOPPED':>12}   early, at {metrics.get('env_steps', 0):.0f} env steps"
+            )
+        else:
+            counts["unfinished"] += 1
+            print(f"{name:<34} {'UNFINISHED':>12}")
+    if cfg.search.kind == "optuna":
+        report_front(finished, ws.tracking_uri, cfg.name)
     print(
         f"\nResults of {cfg.name!r}:\n"
         f"  MLflow runs:  {ws.tracking_uri} (experiment {cfg.name!r}); browse with `rayprune ui`\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +16,8 @@ from mlflow.tracking import MlflowClient
 
 TRIAL_KEY_TAG = "rayprune.trial_key"
 SWEEP_TAG = "rayprune.sweep"
+STOPPED_EARLY_TAG = "rayprune.stopped_early"
+SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (e.g. the Pareto front), never a trial's
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 
@@ -64,6 +68,16 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id
 
 
+def trial_runs(client: MlflowClient, experiment: str) -> list:
+    """The experiment's FINISHED trial runs: those with a trial key, not its summary runs."""
+    runs = client.search_runs(
+        [experiment_id(client, experiment)],
+        filter_string="attributes.status = 'FINISHED'",
+        max_results=50_000,
+    )
+    return [r for r in runs if TRIAL_KEY_TAG in r.data.tags]
+
+
 def find_trial_run(client: MlflowClient, experiment: str, key: str):
     runs = client.search_runs(
         [experiment_id(client, experiment)], filter_string=f"tags.`{TRIAL_KEY_TAG}` = '{key}'"
@@ -85,6 +99,8 @@ class TrialRun:
         client = client_for(tracking_uri)
         existing = find_trial_run(client, experiment, key)
         if existing is not None:
+            if STOPPED_EARLY_TAG in existing.data.tags:  # a resume relaunched it: not stopped now
+                client.delete_tag(existing.info.run_id, STOPPED_EARLY_TAG)
             client.update_run(existing.info.run_id, status="RUNNING")
             return cls(client, existing.info.run_id)
         run = client.create_run(
@@ -105,6 +121,12 @@ class TrialRun:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
 
     def finish(self, status: str) -> None:
+        """A run the scheduler stopped early ends KILLED: its trial's process fails as Tune tears
+        it down, after the driver tagged the run (mark_stopped_early)."""
+        if status == "FAILED":
+            tags = self.client.get_run(self.run_id).data.tags
+            if tags.get(STOPPED_EARLY_TAG) == "true":
+                status = "KILLED"
         self.client.set_terminated(self.run_id, status=status)
 
 
@@ -118,6 +140,57 @@ def fail_unfinished_runs(tracking_uri: str, experiment: str) -> int:
     for run in running:
         client.set_terminated(run.info.run_id, status="FAILED")
     return len(running)
+
+
+def mark_stopped_early(tracking_uri: str, experiment: str, key: str) -> None:
+    """Tag the run of a trial the scheduler stopped, before Tune tears its process down (then
+    TrialRun.finish ends it KILLED; end_stopped_runs settles it if the process never could)."""
+    client = client_for(tracking_uri)
+    run = find_trial_run(client, experiment, key)
+    if run is not None:
+        client.set_tag(run.info.run_id, STOPPED_EARLY_TAG, "true")
+
+
+def end_stopped_runs(tracking_uri: str, experiment: str) -> set[str]:
+    """KILLED for the runs of trials stopped early whose process ended before it could say so
+    (none stays RUNNING); returns the trial keys of all runs stopped early."""
+    client = client_for(tracking_uri)
+    runs = client.search_runs(
+        [experiment_id(client, experiment)],
+        filter_string=f"tags.`{STOPPED_EARLY_TAG}` = 'true'",
+        max_results=50_000,
+    )
+    stopped = set()
+    for run in runs:
+        if run.info.status != "KILLED":
+            client.set_terminated(run.info.run_id, status="KILLED")
+        stopped.add(run.data.tags[TRIAL_KEY_TAG])
+    return stopped
+
+
+def log_summary(tracking_uri: str, experiment: str, name: str, rows: list[dict[str, Any]]) -> None:
+    """A FINISHED sweep-level run `name` holding rows (at least one) as NAME.json and NAME.csv.
+    It has no trial key, so neither `best` nor a resumed trial takes it for a trial; a resumed
+    sweep rewrites it."""
+    client = client_for(tracking_uri)
+    existing = client.search_runs(
+        [experiment_id(client, experiment)], filter_string=f"tags.`{SUMMARY_TAG}` = '{name}'"
+    )
+    if existing:
+        run_id = existing[0].info.run_id
+    else:
+        run_id = client.create_run(
+            experiment_id(client, experiment),
+            run_name=name,
+            tags={SWEEP_TAG: experiment, SUMMARY_TAG: name},
+        ).info.run_id
+    client.log_dict(run_id, rows, f"{name}.json")
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    client.log_text(run_id, table.getvalue(), f"{name}.csv")
+    client.set_terminated(run_id, status="FINISHED")
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

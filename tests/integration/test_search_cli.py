@@ -1,0 +1,86 @@
+"""`rayprune sweep` beyond the grid, end to end: Optuna's NSGA-II and its Pareto front, ASHA."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rayprune.sweep.pareto import pareto_front
+from tests.integration.test_sweep_cli import TINY, rayprune, runs_of, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_optuna_sweep_prints_and_logs_the_pareto_front(tmp_path):
+    config = write_config(
+        tmp_path, name="nsga",
+        grid={"method": ["dsp", "ppo"], "lambda": [1e-5, 1e-3], "sparsity_target": [0.5], "seed": [0]},
+        search={"kind": "optuna", "num_samples": 4, "population_size": 2, "seed": 0},
+    )  # fmt: skip
+    proc = rayprune("sweep", config, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "up to 4 trials sampled by Optuna NSGA-II" in proc.stdout
+    assert "Pareto front (eval_return_mean up, weights_compact down)" in proc.stdout
+
+    client, runs = runs_of(tmp_path / "rayprune_results", "nsga")
+    trials = [r for r in runs if "rayprune.trial_key" in r.data.tags]
+    (summary,) = [r for r in runs if "rayprune.trial_key" not in r.data.tags]
+    # one run per trial, each its own point, sampled by the grid's rules
+    assert len(trials) == 4 and len({r.data.tags["rayprune.trial_key"] for r in trials}) == 4
+    for run in trials:
+        assert run.info.status == "FINISHED" and "eval_return_mean" in run.data.metrics
+        params = run.data.params
+        if params["method"] == "ppo":
+            assert params["lambda"] == "0.0" and params["sparsity_target"] == "0.0"
+        else:
+            assert 1e-5 <= float(params["lambda"]) <= 1e-3 and params["sparsity_target"] == "0.5"
+
+    assert summary.info.run_name == "pareto_front" and summary.info.status == "FINISHED"
+    assert summary.data.tags["rayprune.summary"] == "pareto_front"
+    path = client.download_artifacts(summary.info.run_id, "pareto_front.json", tmp_path)
+    logged = json.loads(Path(path).read_text())
+    rows = [
+        {"trial": r.info.run_name, **{k: r.data.metrics[k] for k in ("eval_return_mean", "weights_compact")}}
+        for r in trials
+    ]  # fmt: skip
+    assert sorted(r["trial"] for r in logged) == sorted(r["trial"] for r in pareto_front(rows))
+    assert {"method", "lambda", "sparsity_target", "seed"} <= set(logged[0])
+    for row in logged:
+        assert row["trial"] in proc.stdout.split("Pareto front")[1]
+    files = {a.path for a in client.list_artifacts(summary.info.run_id)}
+    assert files == {"pareto_front.json", "pareto_front.csv"}
+
+    # `best` takes a trial's policy, never the summary run
+    proc = rayprune("best", "nsga", "--out", "best", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((tmp_path / "best" / "compression.json").read_text())
+    assert info["method"] in ("dsp", "ppo")
+
+
+def test_asha_stops_the_trailing_trial_and_leaves_nothing_running(tmp_path):
+    config = write_config(
+        tmp_path, name="asha", env="tests.integration.seeded_env:SeededCartPole-v0",
+        grid={**TINY["grid"], "method": ["dsp"], "seed": [0, 100]},  # seed 100 earns 1/100
+        scheduler={"kind": "asha", "grace_period": 1000, "reduction_factor": 2},
+        max_concurrent_trials=1,  # seed 0 sets the bar at the 1000-step rung first
+    )  # fmt: skip
+    proc = rayprune("sweep", config, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "stopped early by ASHA from 1000 env steps" in proc.stdout
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("dsp-lam0.0001-sp0.5-seed100 ")]
+    assert "STOPPED" in line
+
+    client, runs = runs_of(tmp_path / "rayprune_results", "asha")
+    by_name = {r.info.run_name: r for r in runs}
+    assert set(by_name) == {"dsp-lam0.0001-sp0.5-seed0", "dsp-lam0.0001-sp0.5-seed100"}
+    finished, stopped = by_name["dsp-lam0.0001-sp0.5-seed0"], by_name["dsp-lam0.0001-sp0.5-seed100"]
+    assert finished.info.status == "FINISHED" and "rayprune.stopped_early" not in finished.data.tags
+    assert stopped.info.status == "KILLED", stopped.info.status
+    assert stopped.data.tags["rayprune.stopped_early"] == "true"
+    assert "eval_return_mean" not in stopped.data.metrics
+    assert client.list_artifacts(stopped.info.run_id) == []  # no compact policy
+    steps = [m.step for m in client.get_metric_history(stopped.info.run_id, "env_steps")]
+    assert steps == [1, 2]  # stopped at the rung, iteration 2 of 4
+
+    proc = rayprune("best", "asha", "--out", "best", cwd=tmp_path)
+    assert proc.returncode == 0 and "dsp-lam0.0001-sp0.5-seed0 " in proc.stdout, proc.stderr
