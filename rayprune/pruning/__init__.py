@@ -1,6 +1,6 @@
 """Pruning math in pure torch: no ray, no mlflow (tests/unit/test_layers.py proves it)."""
 
-from rayprune.pruning.compaction import CompactMLP, LowRankLinear, compact, kept_neurons
+from rayprune.pruning.compaction import CompactMLP, LowRankLinear, compact
 from rayprune.pruning.distill import distillation_loss
 from rayprune.pruning.importance import dsp_penalty, layer_importances, neuron_importance
 from rayprune.pruning.lowrank import low_rank, rank_for_energy
@@ -49,7 +49,6 @@ __all__ = [
     "dense_size_of",
     "dsp_penalty",
     "is_pruning_step",
-    "kept_neurons",
     "layer_importances",
     "neuron_importance",
     "prune",

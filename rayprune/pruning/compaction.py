@@ -154,9 +154,3 @@ def compact(mlp: MaskedMLP) -> CompactMLP:
         dst.bias.copy_(b[rows])
         inputs = rows
     return out
-
-
-def kept_neurons(mlp: MaskedMLP) -> list[torch.Tensor]:
-    """Indices of the hidden neurons the compact network keeps, per layer."""
-    weights, biases = effective_weights(mlp)
-    return _remove_dead(weights, biases, mlp.act)

@@ -53,10 +53,10 @@ def size_of(mlp: MaskedMLP) -> NetworkSize:
     return size_of_compact(compact(mlp))
 
 
-def dead_neurons(mlp: MaskedMLP) -> int:
+def dead_neurons(mlp: MaskedMLP, size: NetworkSize) -> int:
     """Unmasked hidden neurons that compaction removes because pruned weights left them with
-    no incoming or no outgoing weights."""
-    return sum(count_neurons(mlp.masks)) - size_of(mlp).neurons
+    no incoming or no outgoing weights; `size` is size_of(mlp), which the caller has already."""
+    return sum(count_neurons(mlp.masks)) - size.neurons
 
 
 def dense_size(in_dim: int, hidden: list[int], out_dim: int) -> NetworkSize:

@@ -29,7 +29,7 @@ def prune_and_measure(actor: MaskedMLP, spec: PruningSpec, step: int) -> dict[st
         "flops": size.flops,
         "sparsity": size.sparsity(dense),
         "weight_sparsity": 1.0 - size.weights / dense.weights,
-        "neurons_dead": dead_neurons(actor),
+        "neurons_dead": dead_neurons(actor, size),
         "sparsity_target_now": report.sparsity_target_now,
         "threshold": report.threshold,
         "regularizer": 0.0 if regularizer is None else float(regularizer),

@@ -228,7 +228,7 @@ def compression_info(
         "ranks": net.ranks,
         "neurons_dense": dense.neurons,
         "neurons_compact": size.neurons,
-        "neurons_dead": dead_neurons(actor),
+        "neurons_dead": dead_neurons(actor, full_rank),
         "weights_dense": dense.weights,
         "weights_compact": size.weights,
         "flops_dense": dense.flops,

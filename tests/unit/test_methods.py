@@ -195,7 +195,7 @@ def test_compaction_is_exact_with_weight_masks_and_gates(activation, gates):
         mlp.hidden[1].mask[:4] = 0
     net = compact(mlp)
     assert sum(net.hidden_sizes) < 48 - 4
-    assert dead_neurons(mlp) == 44 - sum(net.hidden_sizes)
+    assert dead_neurons(mlp, size_of(mlp)) == 44 - sum(net.hidden_sizes)
     x = torch.randn(300, 6, generator=g) * 3
     with torch.no_grad():
         assert torch.allclose(net(x), mlp(x), rtol=1e-5, atol=1e-5)
