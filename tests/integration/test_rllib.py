@@ -120,3 +120,29 @@ def test_continuous_masks_leave_exploration_std_alone(local_ray):
         assert torch.equal(log_std, module.log_std.expand_as(mean))  # state-independent
     finally:
         algo.stop()
+
+
+def test_pops_distils_from_a_teacher_frozen_before_pruning(local_ray):
+    pruning = {**dsp(method="pops"), "lambda_": 0.0, "distill_coeff": 1.0}
+    algo = build_ppo_config(
+        env="CartPole-v1",
+        seed=0,
+        ppo=PPO,
+        model={**MODEL, "distill": True},
+        pruning=pruning,
+        num_envs_per_env_runner=2,
+    ).build_algo()
+    try:
+        algo.train()
+        learner = learner_module(algo)
+        frozen = {k: v.clone() for k, v in learner.teacher.state_dict().items()}
+        assert torch.equal(frozen["hidden.0.weight"], learner.actor.hidden[0].weight)
+        algo.train()  # prunes to 75% of the weights and trains on against the teacher
+        teacher, actor = learner.teacher.state_dict(), learner.actor.state_dict()
+        assert all(torch.equal(frozen[k], teacher[k]) for k in frozen)
+        assert not torch.equal(teacher["hidden.1.weight"], actor["hidden.1.weight"])
+        kept = sum(int(m.sum()) for m in learner.actor.weight_masks)  # global: 75% of all
+        assert kept == (4 * 16 + 16 * 16 + 16 * 2) // 4
+        assert not hasattr(sampler_module(algo), "teacher")  # the Learner's only
+    finally:
+        algo.stop()
