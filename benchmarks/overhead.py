@@ -47,7 +47,7 @@ def main() -> int:
         "dsp": {"method": "dsp", "lambda": args.lam, "sparsity_target": args.sparsity, "seed": 0},
         "ppo": {"method": "ppo", "lambda": 0.0, "sparsity_target": 0.0, "seed": 0},
     }
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         algos = {
             name: build_ppo_config(

@@ -14,6 +14,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 Results = Annotated[
     Optional[Path], typer.Option("--results", help="Results folder (default: ./rayprune_results).")
 ]
+Address = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Ray cluster address HOST:PORT, or auto on a cluster node (default: a local Ray).",
+        envvar="RAY_ADDRESS",
+    ),
+]
 TrackingUri = Annotated[
     Optional[str],
     typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results)."),
@@ -36,10 +43,7 @@ def sweep(
     storage: Annotated[
         Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")
     ] = None,
-    address: Annotated[
-        Optional[str],
-        typer.Option(help="Ray cluster address (default: a local Ray).", envvar="RAY_ADDRESS"),
-    ] = None,
+    address: Address = None,
 ) -> None:
     """Run one Tune trial per grid point and track each in MLflow."""
     from rayprune.sweep import Workspace, load_config, start_sweep
@@ -51,11 +55,12 @@ def sweep(
 
 
 @app.command()
-def resume(name: str, results: Results = None) -> None:
-    """Continue an interrupted sweep; finished trials are not rerun."""
+def resume(name: str, results: Results = None, address: Address = None) -> None:
+    """Continue an interrupted sweep; finished trials are not rerun (default address: the
+    sweep's own)."""
     from rayprune.sweep import Workspace, resume_sweep
 
-    _check_outcome(name, resume_sweep(name, Workspace.create(results)))
+    _check_outcome(name, resume_sweep(name, Workspace.create(results, address=address)))
 
 
 def _check_outcome(name: str, outcome) -> None:

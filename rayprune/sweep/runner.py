@@ -60,7 +60,13 @@ def ray_session(address: str | None) -> Iterator[None]:
     # come only in a trial's final result, and that one has none of the per-iteration metrics
     # ASHA reads (rayprune.sweep.search names both).
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    # "local", not None: ray.init(None) joins whatever cluster `ray start` last left on this machine
+    ray.init(
+        address=address or "local",
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     try:
         yield
     finally:
