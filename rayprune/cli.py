@@ -171,6 +171,7 @@ def main() -> None:
 
     from rayprune.policy import ArtifactError, UnsupportedEnvError
     from rayprune.sweep import (
+        ClusterError,
         ConfigError,
         ExperimentNotFound,
         NoEligibleRun,
@@ -179,7 +180,7 @@ def main() -> None:
         TrackingUnavailable,
     )
 
-    expected = (UserError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError,
+    expected = (UserError, ClusterError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError,
                 SweepNotFound, ExperimentNotFound, NoEligibleRun, TrackingUnavailable,
                 FileExistsError)  # fmt: skip
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import ray
 from ray import tune
 
 from rayprune.policy import check_env
 from rayprune.sweep import search
+from rayprune.sweep.cluster import preflight, ray_session
 from rayprune.sweep.config import SweepConfig, parse_config, run_name, trial_key
 from rayprune.sweep.pareto import report_front
 from rayprune.sweep.tracking import (
-    check_tracking_server,
     create_experiment,
     end_stopped_runs,
     fail_unfinished_runs,
@@ -28,49 +23,6 @@ from rayprune.sweep.workspace import Workspace
 
 class SweepError(RuntimeError):
     pass
-
-
-def check_ray_address(address: str | None, timeout: float = 3.0) -> None:
-    """Fail in seconds when nothing listens at HOST:PORT (ray.init would retry for ~20 s)."""
-    if address is None or address in ("auto", "local"):
-        return
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit():
-        raise SweepError(f"Ray address {address!r} is not HOST:PORT")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as err:
-        raise SweepError(f"no Ray cluster answers at {address}: {err.strerror or err}") from None
-
-
-def preflight(ws: Workspace) -> None:
-    check_ray_address(ws.address)
-    check_tracking_server(ws.tracking_uri)
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
-    """Join `address`, or start a private local Ray that is shut down (only it) on exit.
-
-    Ray binds its ports on every interface, so the local instance keeps Ray's default token
-    authentication: nobody else who can reach this machine can submit code to it.
-    """
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's compact table, not a log stream
-    # Tune checks every result for the searcher's and scheduler's metrics, but Optuna's objectives
-    # come only in a trial's final result, and that one has none of the per-iteration metrics
-    # ASHA reads (rayprune.sweep.search names both).
-    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    # "local", not None: ray.init(None) joins whatever cluster `ray start` last left on this machine
-    ray.init(
-        address=address or "local",
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-    )
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _trainable():
@@ -109,7 +61,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     search.check_search(cfg)
     check_env(cfg.env)
-    preflight(ws)
+    preflight(ws.address, ws.tracking_uri)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
@@ -142,12 +94,13 @@ def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     (Tune restores the searcher's state and the callbacks with them)."""
     raw, recorded = ws.load_sweep(name)
     cfg = parse_config(raw)
-    preflight(recorded)
+    address = ws.address or recorded.address
+    preflight(address, recorded.tracking_uri)
     path = _tune_dir(recorded, name)
     if not tune.Tuner.can_restore(str(path)):
         raise SweepError(f"no Tune state for sweep {name!r} at {path}")
     print(f"rayprune: resuming sweep {name!r} from {path}")
-    with ray_session(ws.address or recorded.address):
+    with ray_session(address):
         tuner = tune.Tuner.restore(str(path), trainable=_trainable(), resume_errored=True)
         return _finish(tuner.fit(), cfg, recorded)
 
