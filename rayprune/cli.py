@@ -1,4 +1,4 @@
-"""The `rayprune` command: sweep, resume, best, eval, ui."""
+"""The `rayprune` command: sweep, resume, best, report, eval, ui."""
 
 from __future__ import annotations
 
@@ -109,6 +109,36 @@ def best(
         f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)"
     )
     print(f"registered as models:/{model}@best (version {version}); downloaded to {out}")
+
+
+@app.command()
+def report(
+    names: Annotated[list[str], typer.Argument(help="Sweep name(s), one environment each.")],
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            help="Report folder (default: RESULTS/reports/FIRST_NAME); only a previous report "
+            "there is replaced.",
+        ),
+    ] = None,
+    results: Results = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write the sweeps' HTML report (figures, tables, the paper's numbers beside ours) and
+    log it to each sweep's MLflow experiment."""
+    from rayprune.report import write_report
+    from rayprune.sweep import Workspace
+
+    ws = Workspace.create(results)
+    if tracking_uri is None:
+        stores = {ws.load_sweep(name)[1].tracking_uri for name in names}
+        if len(stores) > 1:
+            raise UserError("these sweeps are in different MLflow stores; pass --tracking-uri")
+        (tracking_uri,) = stores
+    page = write_report(tracking_uri, names, out or ws.root / "reports" / names[0])
+    print(f"report of {', '.join(names)}: {page}")
+    print(f"logged to MLflow ({tracking_uri}): run 'report' of each sweep's experiment")
 
 
 @app.command("eval")

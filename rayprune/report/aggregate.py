@@ -1,0 +1,166 @@
+"""Mean and std over seeds per cell of the grid (method x lambda x sparsity_target), the best
+lambda per method and sparsity, and the curves' bands: pure functions of the loaded trials."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rayprune.report.data import DENSE, CellKey, History, Trial
+from rayprune.report.paper import method_order
+from rayprune.sweep.pareto import DOWN, UP, pareto_front
+
+RETURN = UP  # eval_return_mean: the exported ONNX policy's deterministic return
+# The shipped (compact) policy's size, logged with the final eval.
+SIZE_KEYS = ("neurons_compact", "weights_compact", "flops_compact", "compression_ratio")
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and population std (ddof 0, as benchmarks/sweep_table.py prints) of the finite
+    values: a seed whose metric is missing or NaN does not count. (nan, nan) without any."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.pstdev(finite)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The trials of one grid point, one per seed."""
+
+    key: CellKey
+    trials: tuple[Trial, ...]
+
+    @property
+    def method(self) -> str:
+        return self.key[0]
+
+    @property
+    def lam(self) -> float:
+        return self.key[1]
+
+    @property
+    def sparsity(self) -> float:
+        return self.key[2]
+
+    @property
+    def dense(self) -> bool:
+        return self.method == DENSE
+
+    @property
+    def seeds(self) -> int:
+        return len(self.trials)
+
+    @property
+    def reached(self) -> int:
+        """How many seeds reached their sparsity target."""
+        return sum(t.metric("target_reached") == 1.0 for t in self.trials)
+
+    def stat(self, key: str) -> tuple[float, float]:
+        return mean_std(t.metric(key) for t in self.trials)
+
+    def mean(self, key: str) -> float:
+        return self.stat(key)[0]
+
+    def summary(self) -> dict[str, Any]:
+        """One row of the report's report.json / report.csv."""
+        ret, std = self.stat(RETURN)
+        return {
+            "method": self.method,
+            "lambda": self.lam,
+            "sparsity_target": self.sparsity,
+            "seeds": self.seeds,
+            "eval_return_mean": ret,
+            "eval_return_std": std,
+            "target_reached": self.reached,
+            **{key: self.mean(key) for key in SIZE_KEYS},
+        }
+
+
+def cells(trials: Iterable[Trial]) -> list[Cell]:
+    """Trials grouped by grid point (seeds pooled), in the paper's method order, then lambda
+    and sparsity. Dense PPO is logged at lambda 0 and sparsity 0, so it is a single cell."""
+    groups: dict[CellKey, list[Trial]] = defaultdict(list)
+    for trial in trials:
+        groups[trial.cell].append(trial)
+    order = sorted(groups, key=lambda k: (method_order(k[0]), k[1], k[2]))
+    return [Cell(key, tuple(sorted(groups[key], key=lambda t: t.seed))) for key in order]
+
+
+def score(cell: Cell) -> tuple[float, float]:
+    """Higher mean eval return first; ties go to fewer weights."""
+    return (cell.mean(RETURN), -cell.mean("weights_compact"))
+
+
+def best_lambda(all_cells: Sequence[Cell]) -> list[Cell]:
+    """Per (method, sparsity_target), the lambda cell with the best score, in input order."""
+    best: dict[tuple[str, float], Cell] = {}
+    for cell in all_cells:
+        slot = (cell.method, cell.sparsity)
+        if slot not in best or score(cell) > score(best[slot]):
+            best[slot] = cell
+    chosen = {c.key for c in best.values()}
+    return [c for c in all_cells if c.key in chosen]
+
+
+def best_trial(trials: Iterable[Trial]) -> Trial | None:
+    """`rayprune best`'s order: target reached, then highest eval return, then fewest weights."""
+    return max(
+        trials,
+        key=lambda t: (
+            t.metric("target_reached") == 1.0,
+            t.metric(RETURN),
+            -t.metric("weights_compact"),
+        ),
+        default=None,
+    )
+
+
+@dataclass(frozen=True)
+class Band:
+    """A curve over seeds: at each iteration, the mean x and the mean and std of y."""
+
+    x: list[float]
+    mean: list[float]
+    std: list[float]
+
+
+def seed_band(xs: Sequence[History], ys: Sequence[History]) -> Band:
+    """Per training iteration, y's mean and std over the seeds that logged a finite y there
+    (episode_return_mean is NaN before the first episode ends), plotted at the mean x (env
+    steps) of those seeds. xs[i] and ys[i] belong to the same seed."""
+    band = Band([], [], [])
+    for step in sorted({s for y in ys for s in y}):
+        pairs = [
+            (x[step], y[step])
+            for x, y in zip(xs, ys, strict=True)
+            if step in x and step in y and math.isfinite(y[step])
+        ]
+        if pairs:
+            mean, std = mean_std(v for _, v in pairs)
+            band.x.append(statistics.fmean(x for x, _ in pairs))
+            band.mean.append(mean)
+            band.std.append(std)
+    return band
+
+
+def front(trials: Iterable[Trial]) -> list[dict[str, Any]]:
+    """The sweep's Pareto front (eval return up, compact weights down), as the sweep logs it."""
+    return pareto_front(
+        [
+            {
+                "trial": t.name,
+                "method": t.method,
+                "lambda": t.lam,
+                "sparsity_target": t.sparsity,
+                "seed": t.seed,
+                UP: t.metric(UP),
+                DOWN: t.metric(DOWN),
+            }
+            for t in trials
+        ]
+    )

@@ -1,0 +1,136 @@
+"""A sweep's MLflow runs as plain data: its finished trials, their curves, their policies."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from rayprune.policy import ARTIFACT_DIR, load_compact_policy
+from rayprune.pruning import CompactMLP, LowRankLinear
+from rayprune.sweep.best import NoEligibleRun
+from rayprune.sweep.tracking import trial_runs
+
+DENSE = "ppo"  # the dense baseline: no penalty, nothing pruned, so one cell per sweep
+CellKey = tuple[str, float, float]  # method, lambda, sparsity_target
+# step -> value of one metric of one run (MLflow's step is the training iteration)
+History = dict[int, float]
+LAYER_KEY = re.compile(r"^neurons_l(\d+)$")  # neurons kept in hidden layer i, per iteration
+# A local SQLite store answers in milliseconds; a remote server pays a round trip per call.
+HISTORY_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial run: its grid point and its final metrics (the last logged values)."""
+
+    run_id: str
+    name: str
+    method: str
+    lam: float
+    sparsity: float
+    seed: int
+    metrics: dict[str, float] = field(hash=False)
+
+    @property
+    def cell(self) -> CellKey:
+        return (self.method, self.lam, self.sparsity)
+
+    def metric(self, key: str) -> float:
+        return self.metrics.get(key, math.nan)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    env: str
+    search: str  # "grid" or "optuna"
+    trials: tuple[Trial, ...]
+
+    @property
+    def layers(self) -> list[str]:
+        """The per-layer neuron metrics its trials logged, first hidden layer first."""
+        keys = {k for t in self.trials for k in t.metrics if LAYER_KEY.match(k)}
+        return sorted(keys, key=lambda k: int(LAYER_KEY.match(k).group(1)))
+
+
+def trial_of(run: Any) -> Trial:
+    p = run.data.params
+    return Trial(
+        run_id=run.info.run_id,
+        name=run.info.run_name,
+        method=p["method"],
+        lam=float(p["lambda"]),
+        sparsity=float(p["sparsity_target"]),
+        seed=int(p["seed"]),
+        metrics=dict(run.data.metrics),
+    )
+
+
+def load_sweep(client: MlflowClient, name: str) -> Sweep:
+    """The sweep's FINISHED trial runs that have a final eval (trials stopped early have none)."""
+    runs = [r for r in trial_runs(client, name) if "eval_return_mean" in r.data.metrics]
+    if not runs:
+        raise NoEligibleRun(f"sweep {name!r} has no finished trial with a final eval yet")
+    params = runs[0].data.params
+    return Sweep(
+        name=name,
+        env=params["env"],
+        search=params.get("search.kind", "grid"),
+        trials=tuple(trial_of(r) for r in runs),
+    )
+
+
+def load_histories(
+    client: MlflowClient, run_ids: Iterable[str], keys: Iterable[str]
+) -> dict[tuple[str, str], History]:
+    """{(run_id, key): {step: value}}, one call per run and key: only what the figures plot."""
+    wanted = [(run_id, key) for run_id in dict.fromkeys(run_ids) for key in keys]
+
+    def fetch(item: tuple[str, str]) -> History:
+        return {m.step: m.value for m in client.get_metric_history(*item)}
+
+    with ThreadPoolExecutor(HISTORY_THREADS) as pool:
+        return dict(zip(wanted, pool.map(fetch, wanted)))
+
+
+@dataclass(frozen=True)
+class PolicyWeights:
+    """The |W| a compact policy computes with, one (out x in) matrix per layer, head last, and
+    the shapes of the dense actor it was cut from."""
+
+    matrices: list[np.ndarray]
+    dense_shapes: list[tuple[int, int]]
+
+
+def load_policy_weights(client: MlflowClient, run_id: str) -> PolicyWeights:
+    """From the run's policy.safetensors (never a pickle), through the loader deployment uses."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as `best` does
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = client.download_artifacts(run_id, ARTIFACT_DIR, tmp)
+        net, info = load_compact_policy(Path(folder))
+    matrices = layer_matrices(net)
+    sizes = [info["obs_dim"], *info["hidden_dense"], matrices[-1].shape[0]]
+    return PolicyWeights(
+        matrices=[np.abs(w) for w in matrices],
+        dense_shapes=list(zip(sizes[1:], sizes[:-1])),
+    )
+
+
+def layer_matrices(net: CompactMLP) -> list[np.ndarray]:
+    """Each layer's effective weight matrix; a low-rank layer (L0) is up @ down."""
+    return [
+        (layer.up.weight @ layer.down.weight if isinstance(layer, LowRankLinear) else layer.weight)
+        .detach()
+        .numpy()
+        for layer in net.linears
+    ]

@@ -1,0 +1,280 @@
+"""The report's PNGs, drawn with matplotlib's object API (a Figure renders with Agg, never
+a window, and keeps no global pyplot state between figures)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from rayprune.report.aggregate import RETURN, Band, Cell
+from rayprune.report.data import PolicyWeights, Trial
+from rayprune.report.paper import METHOD_LABELS, label, lambda_text, method_order
+from rayprune.sweep.pareto import DOWN, UP
+
+DPI = 100
+PANEL = (3.6, 2.8)  # inches per subplot
+MAX_COLUMNS = 4
+MIN_WIDTH = 7.0  # inches: room for a figure's title above a single panel
+DENSE_STYLE = {"color": "black", "linestyle": "--"}  # tab10's grey is l0's colour
+PLAIN = FuncFormatter(lambda x, _: f"{x:g}")
+LAYER_STYLES = ("-", "--", "-.", ":")
+STEPS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k")
+
+
+def color(method: str) -> Any:
+    """One colour per method across every figure (tab10 has one for each known method)."""
+    return f"C{method_order(method)[0] % 10}"
+
+
+def grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
+    """A figure with n panels, MAX_COLUMNS to a row, wide enough for its title; the unused
+    panels are hidden."""
+    cols = min(n, MAX_COLUMNS)
+    rows = math.ceil(n / cols)
+    width = max(PANEL[0] * cols, MIN_WIDTH)
+    fig = Figure(figsize=(width, PANEL[1] * rows + 0.6), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig, axes[:n]
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def lambda_phrase(lam: float) -> str:
+    """', λ 1e-05' for a legend or title; nothing for a method without a penalty (lambda 0)."""
+    return f", λ {lam:g}" if lam else ""
+
+
+def sensitivity(title: str, all_cells: Sequence[Cell], path: Path) -> Path | None:
+    """Per pruning method a lambda x sparsity heatmap of the eval return (mean, +- std over
+    seeds in each cell), one colour scale for all panels; None when nothing was pruned."""
+    pruned = [c for c in all_cells if not c.dense]
+    if not pruned:
+        return None
+    methods = list(dict.fromkeys(c.method for c in pruned))
+    means = [c.mean(RETURN) for c in all_cells]
+    vmin, vmax = min(means), max(means)
+    dense = [
+        f"; dense PPO {c.mean(RETURN):.1f} ± {c.stat(RETURN)[1]:.1f}" for c in all_cells if c.dense
+    ]
+    fig, axes = grid(len(methods), title + "".join(dense))
+    image = None
+    for ax, method in zip(axes, methods):
+        mine = [c for c in pruned if c.method == method]
+        lams = sorted({c.lam for c in mine})
+        targets = sorted({c.sparsity for c in mine})
+        values = np.full((len(targets), len(lams)), np.nan)
+        for c in mine:
+            mean, std = c.stat(RETURN)
+            row, col = targets.index(c.sparsity), lams.index(c.lam)
+            values[row, col] = mean
+            shade = (mean - vmin) / (vmax - vmin) if vmax > vmin else 1.0
+            ax.text(
+                col,
+                row,
+                f"{mean:.1f}\n±{std:.1f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if shade > 0.5 else "white",
+            )
+        image = ax.imshow(
+            np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto"
+        )
+        ax.set_xticks(range(len(lams)), [lambda_text(v) for v in lams])
+        ax.set_yticks(range(len(targets)), [f"{v:g}" for v in targets])
+        ax.set_xlabel("lambda")
+        ax.set_ylabel("sparsity target")
+        ax.set_title(label(method))
+    fig.colorbar(image, ax=axes, label="eval return", shrink=0.9)
+    return save(fig, path)
+
+
+def draw_band(ax: Axes, band: Band, **style: Any) -> None:
+    x, mean, std = (np.asarray(v) for v in (band.x, band.mean, band.std))
+    (line,) = ax.plot(x, mean, **style)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def learning_curves(
+    title: str, chosen: Sequence[Cell], bands: dict[tuple[str, float, float], Band], path: Path
+) -> Path:
+    """Per method the training return against env steps, mean +- std over seeds, one line per
+    sparsity target (its best lambda), with dense PPO dashed in every panel for reference."""
+    dense = next((c for c in chosen if c.dense), None)
+    methods = list(dict.fromkeys(c.method for c in chosen if not c.dense)) or [dense.method]
+    fig, axes = grid(len(methods), title)
+    for ax, method in zip(axes, methods):
+        if dense is not None:
+            draw_band(ax, bands[dense.key], label=label(dense.method), **DENSE_STYLE)
+        mine = [c for c in chosen if c.method == method and not c.dense]
+        shades = np.linspace(1.0, 0.45, len(mine)) if mine else []
+        for cell, alpha in zip(mine, shades):
+            draw_band(
+                ax,
+                bands[cell.key],
+                color=color(method),
+                alpha=float(alpha),
+                label=f"sparsity {cell.sparsity:g}{lambda_phrase(cell.lam)}",
+            )
+        ax.set_title(label(method))
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("training return")
+        ax.xaxis.set_major_formatter(STEPS)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    return save(fig, path)
+
+
+def neurons(
+    title: str,
+    chosen: Sequence[Cell],
+    layer_bands: dict[tuple[tuple[str, float, float], str], Band],
+    target_bands: dict[tuple[str, float, float], Band],
+    layers: Sequence[str],
+    path: Path,
+) -> Path | None:
+    """The paper's Fig. 11: neurons kept per hidden layer over training (mean +- std over
+    seeds) for each method's most pruned cell, with the schedule's target p_t (Eq. 17) on the
+    right axis. None when nothing was pruned."""
+    pruned = [c for c in chosen if not c.dense]
+    if not pruned:
+        return None
+    panels = [
+        max((c for c in pruned if c.method == m), key=lambda c: c.sparsity)
+        for m in dict.fromkeys(c.method for c in pruned)
+    ]
+    fig, axes = grid(len(panels), title)
+    for ax, cell in zip(axes, panels):
+        for i, layer in enumerate(layers):
+            draw_band(
+                ax,
+                layer_bands[(cell.key, layer)],
+                color=f"C{i}",
+                linestyle=LAYER_STYLES[i % len(LAYER_STYLES)],  # equal layers overlap exactly
+                label=f"hidden layer {i + 1}",
+            )
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("neurons kept")
+        ax.xaxis.set_major_formatter(STEPS)
+        ax.grid(alpha=0.3)
+        target = target_bands[cell.key]
+        twin = ax.twinx()
+        twin.plot(target.x, target.mean, color="black", linestyle=":", label="target p_t")
+        twin.set_ylim(0, 1)
+        twin.set_ylabel("target sparsity p_t")
+        ax.set_title(f"{label(cell.method)} (target {cell.sparsity:g}{lambda_phrase(cell.lam)})")
+    handles, names = axes[0].get_legend_handles_labels()
+    twin_handles, twin_names = twin.get_legend_handles_labels()
+    fig.legend(
+        handles + twin_handles, names + twin_names, loc="outside lower center", ncols=len(names) + 1
+    )
+    return save(fig, path)
+
+
+def padded(matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A compact layer in its dense layer's shape: kept neurons first, the removed ones as zero
+    rows and columns (the compact policy does not record where they sat)."""
+    out = np.zeros(shape)
+    out[: matrix.shape[0], : matrix.shape[1]] = matrix
+    return out
+
+
+def weight_heatmaps(
+    title: str,
+    dense: tuple[str, PolicyWeights] | None,
+    pruned: tuple[str, PolicyWeights],
+    path: Path,
+) -> Path:
+    """The paper's Fig. 10: |W| of each actor layer, transposed as the paper draws it (rows: the
+    previous layer's neurons, columns: this layer's). Columns: dense PPO, the pruned policy in
+    the dense shape, the pruned policy's compact matrices; one colour scale per layer, exact
+    zeros (removed) white."""
+    shapes = pruned[1].dense_shapes
+    columns = [
+        *([(dense[0], [w.T for w in dense[1].matrices])] if dense else []),
+        (pruned[0], [padded(w, s).T for w, s in zip(pruned[1].matrices, shapes)]),
+        (f"{pruned[0]}\ncompact", [w.T for w in pruned[1].matrices]),
+    ]
+    palette = matplotlib.colormaps["viridis"].with_extremes(bad="white")
+    fig = Figure(figsize=(4.0 * len(columns) + 1, 2.6 * len(shapes) + 0.8), layout="constrained")
+    axes = fig.subplots(len(shapes), len(columns), squeeze=False)
+    for row in range(len(shapes)):
+        layer = "head" if row == len(shapes) - 1 else f"hidden layer {row + 1}"
+        vmax = max(float(matrices[row].max()) for _, matrices in columns) or 1.0
+        image = None
+        for col, (name, matrices) in enumerate(columns):
+            ax, matrix = axes[row][col], matrices[row]
+            image = ax.imshow(
+                np.ma.masked_equal(matrix, 0.0),
+                cmap=palette,
+                vmin=0.0,
+                vmax=vmax,
+                aspect="auto",
+                interpolation="nearest",
+            )
+            kept = int((matrix != 0).any(axis=0).sum())
+            heading = f"{name}\n" if row == 0 else ""
+            detail = f", {kept} neurons kept" if layer != "head" else ""
+            ax.set_title(
+                f"{heading}{layer}: {matrix.shape[0]} x {matrix.shape[1]}{detail}", fontsize=9
+            )
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("neuron of this layer" if layer != "head" else "output")
+            ax.set_ylabel("input" if row == 0 else "neuron of the previous layer")
+        fig.colorbar(image, ax=list(axes[row]), label="|w|", shrink=0.9)
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def pareto(
+    title: str, trials: Sequence[Trial], front_rows: Sequence[dict[str, Any]], path: Path
+) -> Path:
+    """Every finished trial's eval return against its compact weights, by method, and the
+    Pareto front (return up, weights down) as a staircase."""
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for method in sorted({t.method for t in trials}, key=method_order):
+        mine = [t for t in trials if t.method == method]
+        ax.scatter(
+            [t.metric(DOWN) for t in mine],
+            [t.metric(UP) for t in mine],
+            color=color(method),
+            label=METHOD_LABELS.get(method, method),
+            alpha=0.7,
+            s=25,
+        )
+    ax.step(
+        [r[DOWN] for r in front_rows],
+        [r[UP] for r in front_rows],
+        where="post",
+        color="black",
+        marker="o",
+        fillstyle="none",
+        markersize=9,
+        label="Pareto front",
+    )
+    ax.set_xscale("log")  # sizes span orders of magnitude (dense 17k, pruned tens)
+    ax.xaxis.set_major_formatter(PLAIN)
+    ax.xaxis.set_minor_formatter(PLAIN)
+    ax.set_xlabel("compact weights")
+    ax.set_ylabel("eval return")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return save(fig, path)

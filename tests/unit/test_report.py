@@ -1,0 +1,325 @@
+"""The report: aggregation math by hand, the page's tables and images, and a whole report from a
+small MLflow store written here (no Ray, no training)."""
+
+import base64
+import json
+import math
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+from safetensors.torch import save_file
+
+from rayprune.pruning import CompactMLP
+from rayprune.report import REPORT_FILE, write_report
+from rayprune.report.aggregate import best_lambda, best_trial, cells, front, mean_std, seed_band
+from rayprune.report.data import Sweep, Trial
+from rayprune.report.html import comparison_table, figure, sensitivity_table
+from rayprune.report.paper import PAPER_93, paper_return
+from rayprune.sweep.best import NoEligibleRun, choose_best
+from rayprune.sweep.tracking import SUMMARY_TAG, TRIAL_KEY_TAG, ExperimentNotFound
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def trial(method, lam, sparsity, seed, ret, weights=100.0, reached=1.0, **metrics):
+    return Trial(
+        run_id=f"{method}-{lam}-{sparsity}-{seed}",
+        name=f"{method}-lam{lam:g}-sp{sparsity:g}-seed{seed}",
+        method=method,
+        lam=lam,
+        sparsity=sparsity,
+        seed=seed,
+        metrics={
+            "eval_return_mean": ret,
+            "weights_compact": weights,
+            "target_reached": reached,
+            **metrics,
+        },
+    )
+
+
+# Dense PPO (3 seeds) and DSP on a 2 lambda x 2 sparsity grid, one cell with a single seed.
+TRIALS = [
+    trial("dsp", 1e-3, 0.5, 0, 300.0, weights=40.0),
+    trial("ppo", 0.0, 0.0, 1, 400.0, weights=1000.0),
+    trial("dsp", 1e-4, 0.5, 0, 100.0, weights=50.0),
+    trial("dsp", 1e-4, 0.5, 1, 200.0, weights=60.0),
+    trial("ppo", 0.0, 0.0, 0, 500.0, weights=1000.0),
+    trial("dsp", 1e-3, 0.5, 1, 300.0, weights=40.0),
+    trial("dsp", 1e-4, 0.9, 0, 50.0, weights=10.0),
+    trial("ppo", 0.0, 0.0, 2, 450.0, weights=1000.0),
+]
+
+
+def test_mean_std_is_population_std_of_the_finite_values():
+    assert mean_std([1.0, 2.0, 3.0, 4.0]) == pytest.approx((2.5, math.sqrt(1.25)))
+    assert mean_std([7.0]) == (7.0, 0.0)
+    assert mean_std([2.0, math.nan, 4.0]) == (3.0, 1.0)  # a missing seed does not count
+    assert all(math.isnan(v) for v in mean_std([math.nan]))
+
+
+def test_cells_pool_seeds_per_grid_point_and_dense_ppo_is_one_cell():
+    grid = cells(TRIALS)
+    assert [c.key for c in grid] == [
+        ("ppo", 0.0, 0.0),
+        ("dsp", 1e-4, 0.5),
+        ("dsp", 1e-4, 0.9),
+        ("dsp", 1e-3, 0.5),
+    ]  # the paper's method order, then lambda, then sparsity
+    ppo, dsp_low, dsp_high, dsp_best = grid
+    assert ppo.dense and ppo.seeds == 3 and [t.seed for t in ppo.trials] == [0, 1, 2]
+    # 500, 400, 450: mean 450, std sqrt((50^2 + 50^2 + 0) / 3)
+    assert ppo.stat("eval_return_mean") == pytest.approx((450.0, math.sqrt(5000 / 3)))
+    assert dsp_low.stat("eval_return_mean") == (150.0, 50.0)
+    assert dsp_low.mean("weights_compact") == 55.0
+    assert dsp_high.stat("eval_return_mean") == (50.0, 0.0) and dsp_high.seeds == 1
+    assert dsp_best.stat("eval_return_mean") == (300.0, 0.0)
+    assert math.isnan(dsp_low.mean("flops_compact"))  # never logged
+    summary = dsp_low.summary()
+    assert summary["seeds"] == 2 and summary["target_reached"] == 2
+    assert (summary["eval_return_mean"], summary["eval_return_std"]) == (150.0, 50.0)
+
+
+def test_best_lambda_per_method_and_sparsity_ties_to_fewer_weights():
+    chosen = best_lambda(cells(TRIALS))
+    assert [c.key for c in chosen] == [("ppo", 0.0, 0.0), ("dsp", 1e-4, 0.9), ("dsp", 1e-3, 0.5)]
+    tie = [
+        trial("ssl", 1e-4, 0.8, 0, 500.0, weights=90.0),
+        trial("ssl", 1e-3, 0.8, 0, 500.0, weights=80.0),
+    ]
+    assert [c.lam for c in best_lambda(cells(tie))] == [1e-3]
+
+
+def test_best_trial_prefers_reached_target_then_return_then_fewer_weights():
+    short = trial("dsp", 1e-4, 0.9, 0, 500.0, reached=0.0)
+    small = trial("dsp", 1e-4, 0.9, 1, 480.0, weights=10.0)
+    large = trial("dsp", 1e-4, 0.9, 2, 480.0, weights=20.0)
+    assert best_trial([short, large, small]) is small
+    assert best_trial([]) is None
+
+
+def test_seed_band_averages_each_iteration_over_the_seeds_that_logged_it():
+    env_steps = [{1: 100.0, 2: 200.0}, {1: 110.0, 2: 210.0, 3: 310.0}]
+    returns = [{1: 10.0, 2: math.nan}, {1: 20.0, 2: 30.0, 3: 40.0}]
+    band = seed_band(env_steps, returns)
+    assert band.x == [105.0, 210.0, 310.0]  # iteration 2: seed 0 has no episode yet
+    assert band.mean == [15.0, 30.0, 40.0]
+    assert band.std == [5.0, 0.0, 0.0]
+
+
+def test_front_is_the_sweeps_pareto_front():
+    trials = [
+        trial("dsp", 1e-4, 0.9, 0, 500.0, weights=135.0),
+        trial("dsp", 1e-4, 0.5, 0, 500.0, weights=1000.0),  # dominated: same return, larger
+        trial("dsp", 1e-4, 0.95, 0, 400.0, weights=30.0),
+    ]
+    assert [r["trial"] for r in front(trials)] == [trials[2].name, trials[0].name]
+
+
+def test_paper_numbers_only_at_93_percent_or_dense():
+    assert paper_return("dsp", "CartPole-v1", 0.93, dense=False) == PAPER_93[("dsp", "CartPole-v1")]
+    assert paper_return("dsp", "CartPole-v1", 0.8, dense=False) is None
+    assert paper_return("ppo", "CartPole-v1", 0.0, dense=True) == "449.22"
+    assert paper_return("dsp", "Acrobot-v1", 0.93, dense=False) is None
+
+
+def rows_of(page: str, table_id: str) -> list[str]:
+    body = re.search(rf'<table id="{table_id}".*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    return re.findall(r"<tr>.*?</tr>", body, re.S)
+
+
+def test_tables_have_one_row_per_cell_and_per_chosen_cell():
+    sweep = Sweep("s1", "CartPole-v1", "grid", tuple(TRIALS))
+    grid = cells(TRIALS)
+    assert len(rows_of(sensitivity_table(sweep, grid), "sensitivity-s1")) == 4
+    rows = rows_of(comparison_table([(sweep, c) for c in best_lambda(grid)]), "comparison")
+    assert len(rows) == 3
+    assert "PPO (dense)" in rows[0] and "450.0 ± 40.8" in rows[0] and "449.22" in rows[0]
+    assert "1e-05" not in "".join(rows) and "0.001" in rows[2]
+
+
+def test_figure_is_inlined_as_a_data_uri(tmp_path):
+    png = tmp_path / "x.png"
+    png.write_bytes(PNG_MAGIC + b"rest")
+    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', figure(png, "a <caption>"))
+    assert base64.b64decode(data) == png.read_bytes()
+    assert "a &lt;caption&gt;" in figure(png, "a <caption>")
+
+
+# --- a whole report from an MLflow store written here -------------------------------------
+
+HIDDEN = [8, 8]
+
+
+def log_trial(client, exp_id, point, ret, search="grid"):
+    """A FINISHED trial run as the trainable leaves it: params, curves, final metrics and a
+    compact_policy folder (compression.json + policy.safetensors)."""
+    name = f"{point['method']}-{point['lambda']:g}-{point['sparsity_target']:g}-seed{point['seed']}"
+    run = client.create_run(
+        exp_id, run_name=name, tags={TRIAL_KEY_TAG: name, "rayprune.sweep": "tiny"}
+    )
+    rid = run.info.run_id
+    params = {**point, "env": "CartPole-v1", "search.kind": search, "model.hidden": str(HIDDEN)}
+    client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
+    kept = [max(1, round(n * (1 - point["sparsity_target"]))) for n in HIDDEN]
+    metrics = []
+    for step in range(1, 5):
+        frac = min(1.0, step / 3)
+        row = {
+            "env_steps": 500.0 * step,
+            "episode_return_mean": math.nan if step == 1 else ret * step / 4,
+            "sparsity_target_now": point["sparsity_target"] * frac,
+            **{f"neurons_l{i}": n - (n - k) * frac for i, (n, k) in enumerate(zip(HIDDEN, kept))},
+        }
+        metrics += [Metric(k, v, 0, step) for k, v in row.items()]
+    final = {
+        "eval_return_mean": ret, "eval_return_std": 1.0, "target_reached": 1.0,
+        "neurons_compact": sum(kept), "weights_compact": 4 * kept[0] + kept[0] * kept[1] + 2 * kept[1],
+        "flops_compact": 100.0, "compression_ratio": 0.5,
+    }  # fmt: skip
+    metrics += [Metric(k, v, 0, 4) for k, v in final.items()]
+    client.log_batch(rid, metrics=metrics)
+    policy = Path(tempfile.mkdtemp()) / "compact_policy"
+    policy.mkdir()
+    net = CompactMLP(4, kept, 2)
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()}, str(policy / "policy.safetensors")
+    )
+    info = {
+        "env": "CartPole-v1", "method": point["method"], "lambda": point["lambda"],
+        "sparsity_target": point["sparsity_target"], "reading": "rank", "scope": "layer",
+        "seed": point["seed"], "obs_dim": 4, "action_space": {"type": "discrete", "n": 2},
+        "activation": "tanh", "hidden_dense": HIDDEN, "hidden_compact": kept, "ranks": [None] * 3,
+        "neurons_dense": 16, "neurons_compact": sum(kept), "weights_dense": 112,
+        "weights_compact": final["weights_compact"], "flops_dense": 200, "flops_compact": 100,
+        "eval_return_mean": ret, "eval_return_std": 1.0, "eval_episodes": 3,
+    }  # fmt: skip
+    (policy / "compression.json").write_text(json.dumps(info))
+    client.log_artifacts(rid, str(policy), "compact_policy")
+    shutil.rmtree(policy.parent)
+    client.set_terminated(rid, "FINISHED")
+    return rid
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Experiment 'tiny' (grid: ppo and dsp at two lambdas, two seeds) and 'nsga' (optuna), plus
+    a RUNNING trial and a FAILED one that the report must ignore."""
+    root = tmp_path_factory.mktemp("store")
+    torch.manual_seed(0)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    tiny = client.create_experiment("tiny", artifact_location=(root / "art").as_uri())
+    for seed in (0, 1):
+        log_trial(
+            client,
+            tiny,
+            {"method": "ppo", "lambda": 0.0, "sparsity_target": 0.0, "seed": seed},
+            500.0 - seed,
+        )
+        for lam, ret in ((1e-4, 450.0), (1e-3, 480.0)):
+            log_trial(
+                client,
+                tiny,
+                {"method": "dsp", "lambda": lam, "sparsity_target": 0.5, "seed": seed},
+                ret + seed,
+            )
+    failed = log_trial(
+        client, tiny, {"method": "dsp", "lambda": 1e-2, "sparsity_target": 0.5, "seed": 0}, 1.0
+    )
+    client.set_terminated(failed, "FAILED")
+    nsga = client.create_experiment("nsga", artifact_location=(root / "art").as_uri())
+    for i, (sp, ret) in enumerate(((0.5, 500.0), (0.75, 490.0), (0.25, 480.0))):
+        log_trial(
+            client,
+            nsga,
+            {"method": "dsp", "lambda": 1e-4, "sparsity_target": sp, "seed": i},
+            ret,
+            "optuna",
+        )
+    client.create_experiment("empty", artifact_location=(root / "art").as_uri())
+    return uri, client, root  # fmt: skip
+
+
+def summary_runs(client, name):
+    exp = client.get_experiment_by_name(name)
+    return client.search_runs([exp.experiment_id], filter_string=f"tags.`{SUMMARY_TAG}` = 'report'")
+
+
+def test_report_of_two_sweeps_is_self_contained_and_logged_to_each(store, tmp_path):
+    uri, client, _ = store
+    out = tmp_path / "reports" / "tiny"
+    page_path = write_report(uri, ["tiny", "nsga"], out)
+    assert page_path == out.resolve() / REPORT_FILE
+    page = page_path.read_text()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == sorted(
+        [f"tiny-{k}.png" for k in ("sensitivity", "curves", "neurons", "weights")]
+        + [f"nsga-{k}.png" for k in ("sensitivity", "curves", "neurons", "weights", "pareto")]
+    )
+    inlined = re.findall(r'<img src="data:image/png;base64,([^"]+)"[^>]*data-file="([^"]+)"', page)
+    assert sorted(name for _, name in inlined) == pngs
+    for data, name in inlined:
+        assert base64.b64decode(data) == (out / name).read_bytes()
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+    assert 'src="http' not in page and "<link" not in page and "<script" not in page
+    assert len(rows_of(page, "sensitivity-tiny")) == 3  # ppo; dsp x 2 lambdas (FAILED ignored)
+    assert len(rows_of(page, "sensitivity-nsga")) == 3
+    assert len(rows_of(page, "comparison")) == 2 + 3  # tiny: ppo, dsp@0.5; nsga: 3 sparsities
+    # sparsity 0.25 (480, 72 weights) is dominated by 0.5 (500, 40 weights)
+    assert len(rows_of(page, "pareto-nsga")) == 2 and "pareto-tiny" not in page
+    assert not list(out.parent.glob(".*"))  # no temporary folder left behind
+
+    for name in ("tiny", "nsga"):
+        (run,) = summary_runs(client, name)
+        assert TRIAL_KEY_TAG not in run.data.tags and run.info.status == "FINISHED"
+        logged = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+        assert logged == {f"report/{p}" for p in [*pngs, REPORT_FILE]}
+        rows = json.loads(
+            Path(
+                client.download_artifacts(run.info.run_id, "report.json", str(tmp_path))
+            ).read_text()
+        )
+        assert len(rows) == 3
+    assert choose_best(uri, "tiny").run_name.startswith("ppo")  # the summary run is no trial
+
+
+def test_report_again_replaces_the_previous_one_and_its_artifacts(store, tmp_path):
+    uri, client, _ = store
+    out = tmp_path / "r"
+    write_report(uri, ["tiny", "nsga"], out)
+    (first,) = summary_runs(client, "tiny")
+    write_report(uri, ["tiny"], out)  # fewer figures than before
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [REPORT_FILE, *(f"tiny-{k}.png" for k in ("sensitivity", "curves", "neurons", "weights"))]
+    )
+    (again,) = summary_runs(client, "tiny")
+    assert again.info.run_id == first.info.run_id
+    logged = {a.path for a in client.list_artifacts(again.info.run_id, "report")}
+    assert logged == {f"report/{p.name}" for p in out.iterdir()}  # nsga's PNGs are gone
+
+
+def test_report_refuses_a_folder_that_is_not_a_report_and_leaves_nothing(store, tmp_path):
+    uri, _, _ = store
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a rayprune report"):
+        write_report(uri, ["tiny"], out)
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_report_errors_name_the_sweep(store, tmp_path):
+    uri, _, _ = store
+    with pytest.raises(ExperimentNotFound, match="no MLflow experiment named 'nope'"):
+        write_report(uri, ["nope"], tmp_path / "r")
+    with pytest.raises(NoEligibleRun, match="sweep 'empty' has no finished trial"):
+        write_report(uri, ["tiny", "empty"], tmp_path / "r")
+    assert not list(tmp_path.iterdir())
