@@ -78,22 +78,21 @@ def sensitivity(title: str, all_cells: Sequence[Cell], path: Path) -> Path | Non
         targets = sorted({c.sparsity for c in mine})
         values = np.full((len(targets), len(lams)), np.nan)
         for c in mine:
+            values[targets.index(c.sparsity), lams.index(c.lam)] = c.mean(RETURN)
+        image = ax.imshow(
+            np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto"
+        )
+        for c in mine:
             mean, std = c.stat(RETURN)
-            row, col = targets.index(c.sparsity), lams.index(c.lam)
-            values[row, col] = mean
-            shade = (mean - vmin) / (vmax - vmin) if vmax > vmin else 1.0
             ax.text(
-                col,
-                row,
+                lams.index(c.lam),
+                targets.index(c.sparsity),
                 f"{mean:.1f}\n±{std:.1f}",
                 ha="center",
                 va="center",
                 fontsize=8,
-                color="black" if shade > 0.5 else "white",
+                color=text_color(image.cmap(image.norm(mean))),
             )
-        image = ax.imshow(
-            np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto"
-        )
         ax.set_xticks(range(len(lams)), [lambda_text(v) for v in lams])
         ax.set_yticks(range(len(targets)), [f"{v:g}" for v in targets])
         ax.set_xlabel("lambda")
@@ -101,6 +100,11 @@ def sensitivity(title: str, all_cells: Sequence[Cell], path: Path) -> Path | Non
         ax.set_title(label(method))
     fig.colorbar(image, ax=axes, label="eval return", shrink=0.9)
     return save(fig, path)
+
+
+def text_color(rgba: tuple[float, ...]) -> str:
+    """Black on a light cell, white on a dark one (relative luminance, ITU-R BT.709)."""
+    return "black" if 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2] > 0.45 else "white"
 
 
 def draw_band(ax: Axes, band: Band, **style: Any) -> None:
