@@ -82,12 +82,12 @@ class Cell:
 
 
 def cells(trials: Iterable[Trial]) -> list[Cell]:
-    """Trials grouped by grid point (seeds pooled), in the paper's method order, then lambda
-    and sparsity. Dense PPO is logged at lambda 0 and sparsity 0, so it is a single cell."""
+    """Trials grouped by grid point (seeds pooled), in the paper's method order, then sparsity
+    and lambda. Dense PPO is logged at lambda 0 and sparsity 0, so it is a single cell."""
     groups: dict[CellKey, list[Trial]] = defaultdict(list)
     for trial in trials:
         groups[trial.cell].append(trial)
-    order = sorted(groups, key=lambda k: (method_order(k[0]), k[1], k[2]))
+    order = sorted(groups, key=lambda k: (method_order(k[0]), k[2], k[1]))
     return [Cell(key, tuple(sorted(groups[key], key=lambda t: t.seed))) for key in order]
 
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from rayprune.report.aggregate import RETURN, Band, Cell
-from rayprune.report.data import PolicyWeights, Trial
+from rayprune.report.data import CellKey, PolicyWeights, Trial
 from rayprune.report.paper import METHOD_LABELS, label, lambda_text, method_order
 from rayprune.sweep.pareto import DOWN, UP
 
@@ -29,7 +29,7 @@ LAYER_STYLES = ("-", "--", "-.", ":")
 STEPS = FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k")
 
 
-def color(method: str) -> Any:
+def color(method: str) -> str:
     """One colour per method across every figure (tab10 has one for each known method)."""
     return f"C{method_order(method)[0] % 10}"
 
@@ -114,7 +114,7 @@ def draw_band(ax: Axes, band: Band, **style: Any) -> None:
 
 
 def learning_curves(
-    title: str, chosen: Sequence[Cell], bands: dict[tuple[str, float, float], Band], path: Path
+    title: str, chosen: Sequence[Cell], bands: dict[CellKey, Band], path: Path
 ) -> Path:
     """Per method the training return against env steps, mean +- std over seeds, one line per
     sparsity target (its best lambda), with dense PPO dashed in every panel for reference."""
@@ -125,8 +125,7 @@ def learning_curves(
         if dense is not None:
             draw_band(ax, bands[dense.key], label=label(dense.method), **DENSE_STYLE)
         mine = [c for c in chosen if c.method == method and not c.dense]
-        shades = np.linspace(1.0, 0.45, len(mine)) if mine else []
-        for cell, alpha in zip(mine, shades):
+        for cell, alpha in zip(mine, np.linspace(1.0, 0.45, len(mine))):  # lighter: sparser
             draw_band(
                 ax,
                 bands[cell.key],
@@ -146,8 +145,8 @@ def learning_curves(
 def neurons(
     title: str,
     chosen: Sequence[Cell],
-    layer_bands: dict[tuple[tuple[str, float, float], str], Band],
-    target_bands: dict[tuple[str, float, float], Band],
+    layer_bands: dict[tuple[CellKey, str], Band],
+    target_bands: dict[CellKey, Band],
     layers: Sequence[str],
     path: Path,
 ) -> Path | None:

@@ -36,6 +36,10 @@ def number(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if math.isfinite(value) else "-"
 
 
+def percent(fraction: float) -> str:
+    return f"{fraction:.1%}" if math.isfinite(fraction) else "-"
+
+
 def plus_minus(mean: float, std: float) -> str:
     return f"{number(mean)} ± {number(std)}" if math.isfinite(mean) else "-"
 
@@ -109,9 +113,7 @@ def comparison_table(chosen: Sequence[tuple[Sweep, Cell]]) -> str:
             number(c.mean("neurons_compact")),
             number(c.mean("weights_compact"), 0),
             number(c.mean("flops_compact"), 0),
-            f"{c.mean('compression_ratio'):.1%}"
-            if math.isfinite(c.mean("compression_ratio"))
-            else "-",
+            percent(c.mean("compression_ratio")),
             paper_return(c.method, sweep.env, c.sparsity, c.dense) or "-",
         ]
         for sweep, c in chosen

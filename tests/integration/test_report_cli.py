@@ -73,7 +73,7 @@ def summary_runs(folder: Path):
     return client, runs
 
 
-def test_report_page_loads_in_chromium_with_every_image_and_row(reported, browser):
+def test_report_page_loads_in_chromium_with_every_image_and_row(browser, reported):
     out = reported / "rayprune_results" / "reports" / NAME
     assert {p.name for p in out.iterdir()} == {"report.html", *FIGURES}
     browser.get((out / "report.html").as_uri())

@@ -69,10 +69,10 @@ def test_cells_pool_seeds_per_grid_point_and_dense_ppo_is_one_cell():
     assert [c.key for c in grid] == [
         ("ppo", 0.0, 0.0),
         ("dsp", 1e-4, 0.5),
-        ("dsp", 1e-4, 0.9),
         ("dsp", 1e-3, 0.5),
-    ]  # the paper's method order, then lambda, then sparsity
-    ppo, dsp_low, dsp_high, dsp_best = grid
+        ("dsp", 1e-4, 0.9),
+    ]  # the paper's method order, then sparsity, then lambda
+    ppo, dsp_low, dsp_best, dsp_high = grid
     assert ppo.dense and ppo.seeds == 3 and [t.seed for t in ppo.trials] == [0, 1, 2]
     # 500, 400, 450: mean 450, std sqrt((50^2 + 50^2 + 0) / 3)
     assert ppo.stat("eval_return_mean") == pytest.approx((450.0, math.sqrt(5000 / 3)))
@@ -88,7 +88,7 @@ def test_cells_pool_seeds_per_grid_point_and_dense_ppo_is_one_cell():
 
 def test_best_lambda_per_method_and_sparsity_ties_to_fewer_weights():
     chosen = best_lambda(cells(TRIALS))
-    assert [c.key for c in chosen] == [("ppo", 0.0, 0.0), ("dsp", 1e-4, 0.9), ("dsp", 1e-3, 0.5)]
+    assert [c.key for c in chosen] == [("ppo", 0.0, 0.0), ("dsp", 1e-3, 0.5), ("dsp", 1e-4, 0.9)]
     tie = [
         trial("ssl", 1e-4, 0.8, 0, 500.0, weights=90.0),
         trial("ssl", 1e-3, 0.8, 0, 500.0, weights=80.0),
@@ -141,7 +141,7 @@ def test_tables_have_one_row_per_cell_and_per_chosen_cell():
     rows = rows_of(comparison_table([(sweep, c) for c in best_lambda(grid)]), "comparison")
     assert len(rows) == 3
     assert "PPO (dense)" in rows[0] and "450.0 ± 40.8" in rows[0] and "449.22" in rows[0]
-    assert "1e-05" not in "".join(rows) and "0.001" in rows[2]
+    assert "0.001" in rows[1] and "0.0001" in rows[2]  # best lambda at 0.5, the only at 0.9
 
 
 def test_figure_is_inlined_as_a_data_uri(tmp_path):
