@@ -17,8 +17,10 @@ from mlflow.tracking import MlflowClient
 TRIAL_KEY_TAG = "rayprune.trial_key"
 SWEEP_TAG = "rayprune.sweep"
 STOPPED_EARLY_TAG = "rayprune.stopped_early"
+NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attempt
 SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (e.g. the Pareto front), never a trial's
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+STEP_METRIC = "env_steps"  # in every per-iteration row: its history says which steps are logged
 
 
 class ExperimentNotFound(LookupError):
@@ -85,12 +87,22 @@ def find_trial_run(client: MlflowClient, experiment: str, key: str):
     return runs[0] if runs else None
 
 
+def finished_metrics(tracking_uri: str, experiment: str, key: str, names: Iterable[str]):
+    """The final metrics of the trial's run if it FINISHED (then it is complete: its curve, its
+    final metrics and its artifacts are in), else None."""
+    run = find_trial_run(client_for(tracking_uri), experiment, key)
+    if run is None or run.info.status != "FINISHED":
+        return None
+    return {name: run.data.metrics[name] for name in names}
+
+
 class TrialRun:
     """The MLflow run of one trial; a retried or resumed trial reopens the same run."""
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, logged_through: int = 0) -> None:
         self.client = client
         self.run_id = run_id
+        self.logged_through = logged_through  # the last iteration whose row is in the run
 
     @classmethod
     def open(
@@ -102,7 +114,8 @@ class TrialRun:
             if STOPPED_EARLY_TAG in existing.data.tags:  # a resume relaunched it: not stopped now
                 client.delete_tag(existing.info.run_id, STOPPED_EARLY_TAG)
             client.update_run(existing.info.run_id, status="RUNNING")
-            return cls(client, existing.info.run_id)
+            history = client.get_metric_history(existing.info.run_id, STEP_METRIC)
+            return cls(client, existing.info.run_id, max((m.step for m in history), default=0))
         run = client.create_run(
             experiment_id(client, experiment),
             run_name=name,
@@ -110,6 +123,18 @@ class TrialRun:
         )
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return cls(client, run.info.run_id)
+
+    def tag_node(self, node_id: str) -> None:
+        self.client.set_tag(self.run_id, NODE_TAG, node_id)
+
+    def log_curve(self, rows: list[tuple[int, dict[str, float]]]) -> None:
+        """Per-iteration rows. A trial killed after logging but before its checkpoint was saved
+        repeats those iterations from the older checkpoint: their rows are skipped, so no step of
+        a curve is logged twice."""
+        new = [(step, row) for step, row in rows if step > self.logged_through]
+        self.log_steps(new)
+        if new:
+            self.logged_through = new[-1][0]
 
     def log_steps(self, rows: Iterable[tuple[int, dict[str, float]]]) -> None:
         now = int(time.time() * 1000)

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from rayprune.policy import ARTIFACT_DIR, OnnxPolicy, check_env, evaluate, export_compact_policy
@@ -31,11 +32,12 @@ from rayprune.rllib import (
     spec_from_dict,
 )
 from rayprune.sweep.config import SweepConfig, run_name, trial_key
-from rayprune.sweep.tracking import TrialRun, flatten
+from rayprune.sweep.tracking import TrialRun, finished_metrics, flatten
 
 STATE_FILE = "rayprune_state.json"
 # The shipped policy's size, logged with the final eval (comparable across methods).
 FINAL_SIZE_KEYS = ("weights_compact", "neurons_compact", "flops_compact", "compression_ratio")
+FINAL_KEYS = ("eval_return_mean", "eval_return_std", "target_reached", *FINAL_SIZE_KEYS)
 ALGO_DIR = "algorithm"
 LEARNER_KEYS = (
     "neurons",
@@ -104,9 +106,17 @@ def train_trial(config: dict[str, Any]) -> None:
     cfg = SweepConfig.model_validate(config["sweep"])
     point = config["point"]
     params = {**flatten("", {k: v for k, v in cfg.dump().items() if k != "grid"}), **point}
-    run = TrialRun.open(
-        config["tracking_uri"], cfg.name, trial_key(cfg.name, point), run_name(point), params
+    key = trial_key(cfg.name, point)
+    # Relaunched after it had finished (a driver killed before Tune recorded the end): its run is
+    # complete, leave it be.
+    final = _final_result(tune.get_checkpoint()) or finished_metrics(
+        config["tracking_uri"], cfg.name, key, FINAL_KEYS
     )
+    if final is not None:
+        tune.report(final)
+        return
+    run = TrialRun.open(config["tracking_uri"], cfg.name, key, run_name(point), params)
+    run.tag_node(ray.get_runtime_context().get_node_id())
     try:
         _train(cfg, point, run)
     except BaseException:
@@ -116,23 +126,27 @@ def train_trial(config: dict[str, Any]) -> None:
 
 
 def _train(cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> None:
+    algo = _build(cfg, point)
+    env_steps = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            state = json.loads((Path(d) / STATE_FILE).read_text())
-            if state.get("final"):  # relaunched after it had finished: nothing left to do
-                tune.report(state["final"])
-                return
-            algo = _build(cfg, point)
             restore_algorithm(algo, Path(d) / ALGO_DIR)
-    else:
-        algo = _build(cfg, point)
+            state = json.loads((Path(d) / STATE_FILE).read_text())
+            env_steps = state.get("env_steps", 0)  # older checkpoints lack it: train on
     try:
-        _loop(algo, cfg, run)
+        _loop(algo, cfg, run, env_steps)
         final = _export_and_evaluate(algo, cfg, point, run)
     finally:
         algo.stop()
     _report(final, {"final": final})
+
+
+def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        return json.loads((Path(d) / STATE_FILE).read_text()).get("final")
 
 
 def _build(cfg: SweepConfig, point: dict[str, Any]):
@@ -147,24 +161,22 @@ def _build(cfg: SweepConfig, point: dict[str, Any]):
     ).build_algo()
 
 
-def _loop(algo, cfg: SweepConfig, run: TrialRun) -> None:
-    """Metrics reach MLflow only with a checkpoint, so a trial resumed from its last
-    checkpoint never logs the same step twice."""
+def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float) -> None:
+    """Train to the budget from `env_steps` (where the checkpoint left off: one that already
+    reached it only needs its export). Metrics reach MLflow with each checkpoint."""
     pending: list[tuple[int, dict[str, float]]] = []
-    while True:
+    while env_steps < cfg.budget_env_steps:
         result = algo.train()
         row = iteration_metrics(result)
         step = int(result["training_iteration"])
         pending.append((step, row))
-        done = row["env_steps"] >= cfg.budget_env_steps
-        if done or step % cfg.checkpoint_every == 0:
-            run.log_steps(pending)
+        env_steps = row["env_steps"]
+        if env_steps >= cfg.budget_env_steps or step % cfg.checkpoint_every == 0:
+            run.log_curve(pending)
             pending = []
-            _report(row, {"iteration": step}, algo)
+            _report(row, {"iteration": step, "env_steps": env_steps}, algo)
         else:
             tune.report(row)
-        if done:
-            return
 
 
 def _report(metrics: dict[str, Any], state: dict[str, Any], algo=None) -> None:

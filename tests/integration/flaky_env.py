@@ -1,7 +1,8 @@
 """CartPole that raises once, mid-training, to make a Tune trial fail and be retried.
 
 Loaded by the trial processes as `tests.integration.flaky_env:FlakyCartPole-v0`; the marker
-file (RAYPRUNE_TEST_FLAKY_MARKER) records that the failure has happened.
+file (RAYPRUNE_TEST_FLAKY_MARKER) records that the failure has happened; without that variable
+it is plain CartPole (e.g. when a test evaluates the trained policy).
 """
 
 import os
@@ -20,7 +21,7 @@ class FlakyCartPole(CartPoleEnv):
 
     def step(self, action):
         FlakyCartPole.steps += 1
-        marker = Path(os.environ["RAYPRUNE_TEST_FLAKY_MARKER"])
+        marker = Path(os.environ.get("RAYPRUNE_TEST_FLAKY_MARKER", "/"))
         if FlakyCartPole.steps > FAIL_AFTER_STEPS and not marker.exists():
             marker.write_text("failed once")
             raise RuntimeError("injected failure")

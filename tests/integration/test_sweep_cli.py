@@ -8,16 +8,16 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
+from tests.integration.processes import MlflowServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -225,24 +225,6 @@ def test_ui_serves_the_sweep_store_on_loopback(finished_sweep, tmp_path):
         server.wait(timeout=30)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     config = write_config(
         tmp_path, name="intr", budget_env_steps=10_000, max_concurrent_trials=1,
@@ -295,22 +277,12 @@ def finished_runs(db: Path) -> dict[str, int]:
 
 @pytest.fixture
 def mlflow_server(tmp_path):
-    """A real `mlflow server` on loopback with proxied artifact upload; stopped by process group."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination", str(tmp_path / "server-artifacts"),
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    server = MlflowServer(tmp_path)
     try:
-        wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
-        yield f"http://127.0.0.1:{port}", tmp_path / "server-artifacts"
+        server.start()
+        yield server.uri, server.artifacts
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_sweep_tracks_to_an_mlflow_server(mlflow_server, tmp_path):
