@@ -49,9 +49,8 @@ def sweep(
     from rayprune.sweep import Workspace, load_config, start_sweep
 
     cfg = load_config(config, set_ or [])
-    _check_outcome(
-        cfg.name, start_sweep(cfg, Workspace.create(results, tracking_uri, storage, address))
-    )
+    ws = Workspace.create(results, tracking_uri, storage, address)
+    _conclude(cfg.name, start_sweep(cfg, ws), ws)
 
 
 @app.command()
@@ -60,10 +59,18 @@ def resume(name: str, results: Results = None, address: Address = None) -> None:
     sweep's own)."""
     from rayprune.sweep import Workspace, resume_sweep
 
-    _check_outcome(name, resume_sweep(name, Workspace.create(results, address=address)))
+    ws = Workspace.create(results, address=address)
+    outcome = resume_sweep(name, ws)
+    _conclude(name, outcome, ws.load_sweep(name)[1])
 
 
-def _check_outcome(name: str, outcome) -> None:
+def _conclude(name: str, outcome, ws) -> None:
+    """The sweep's report (of the trials that finished), then whether anything is left to do."""
+    if outcome.finished:
+        from rayprune.report import write_report
+
+        page = write_report(ws.tracking_uri, [name], ws.root / "reports" / name)
+        print(f"  report:       {page} (and in MLflow: run 'report' of experiment {name!r})")
     if outcome.failed or outcome.unfinished:
         raise UserError(
             f"{outcome.failed} trial(s) failed and {outcome.unfinished} did not finish; "

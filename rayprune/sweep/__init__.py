@@ -1,29 +1,35 @@
-"""Sweep orchestration: typed config, Tune trials, MLflow tracking, best-policy selection."""
+"""Sweep orchestration: typed config, Tune trials, MLflow tracking, best-policy selection.
 
-from rayprune.sweep.best import NoEligibleRun, choose_best, download_best, register_best
-from rayprune.sweep.cluster import ClusterError
-from rayprune.sweep.config import ConfigError, SweepConfig, load_config, parse_config
-from rayprune.sweep.runner import SweepError, resume_sweep, start_sweep
-from rayprune.sweep.tracking import ExperimentNotFound, TrackingUnavailable, check_tracking_server
-from rayprune.sweep.workspace import DEFAULT_RESULTS, SweepNotFound, Workspace
+Names load on first use (PEP 562), so what only reads MLflow (`best`, `report`) never pays for
+importing Ray.
+"""
 
-__all__ = [
-    "DEFAULT_RESULTS",
-    "ClusterError",
-    "ConfigError",
-    "ExperimentNotFound",
-    "NoEligibleRun",
-    "SweepConfig",
-    "SweepError",
-    "SweepNotFound",
-    "TrackingUnavailable",
-    "Workspace",
-    "check_tracking_server",
-    "choose_best",
-    "download_best",
-    "load_config",
-    "parse_config",
-    "register_best",
-    "resume_sweep",
-    "start_sweep",
-]
+from importlib import import_module
+
+_HOMES = {
+    "NoEligibleRun": "best",
+    "choose_best": "best",
+    "download_best": "best",
+    "register_best": "best",
+    "ClusterError": "errors",
+    "ConfigError": "config",
+    "SweepConfig": "config",
+    "load_config": "config",
+    "parse_config": "config",
+    "SweepError": "errors",
+    "resume_sweep": "runner",
+    "start_sweep": "runner",
+    "ExperimentNotFound": "tracking",
+    "TrackingUnavailable": "tracking",
+    "check_tracking_server": "tracking",
+    "DEFAULT_RESULTS": "workspace",
+    "SweepNotFound": "workspace",
+    "Workspace": "workspace",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -15,15 +15,12 @@ import ray
 from ray._raylet import Config, GcsClient
 from ray.exceptions import AuthenticationError
 
+from rayprune.sweep.errors import ClusterError
 from rayprune.sweep.tracking import check_tracking_server, client_for
 
 TOKEN_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 # MLflow artifact URIs that every node and the user can reach (not a worker's own disk)
 SHARED_ARTIFACT_SCHEMES = ("mlflow-artifacts:", "s3://", "gs://", "wasbs://", "abfss://", "hdfs:")
-
-
-class ClusterError(RuntimeError):
-    """The cluster or the tracking server a sweep would use cannot work: fix before starting."""
 
 
 def joins_cluster(address: str | None) -> bool:

@@ -11,6 +11,7 @@ from rayprune.policy import check_env
 from rayprune.sweep import search
 from rayprune.sweep.cluster import preflight, ray_session
 from rayprune.sweep.config import SweepConfig, parse_config, run_name, trial_key
+from rayprune.sweep.errors import SweepError
 from rayprune.sweep.pareto import report_front
 from rayprune.sweep.tracking import (
     create_experiment,
@@ -19,10 +20,6 @@ from rayprune.sweep.tracking import (
 )
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
-
-
-class SweepError(RuntimeError):
-    pass
 
 
 def _trainable():

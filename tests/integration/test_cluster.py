@@ -14,7 +14,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rayprune.sweep.tracking import NODE_TAG
+from rayprune.sweep.tracking import NODE_TAG, TRIAL_KEY_TAG
 from tests.integration.processes import MlflowServer, RayCluster
 from tests.integration.test_sweep_cli import TINY, assert_one_line_error, rayprune, write_config
 
@@ -78,7 +78,8 @@ def finish(driver, timeout=900) -> str:
 def trial_runs(server, name):
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name(name)
-    return client, client.search_runs([experiment.experiment_id]) if experiment else []
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return client, [r for r in runs if TRIAL_KEY_TAG in r.data.tags]  # not the report's run
 
 
 def wait_until(condition, driver, timeout=600):

@@ -22,9 +22,11 @@ def test_optuna_sweep_prints_and_logs_the_pareto_front(tmp_path):
     assert "up to 4 trials sampled by Optuna NSGA-II" in proc.stdout
     assert "Pareto front (eval_return_mean up, weights_compact down)" in proc.stdout
 
-    client, runs = runs_of(tmp_path / "rayprune_results", "nsga")
-    trials = [r for r in runs if "rayprune.trial_key" in r.data.tags]
-    (summary,) = [r for r in runs if "rayprune.trial_key" not in r.data.tags]
+    client, trials = runs_of(tmp_path / "rayprune_results", "nsga")
+    experiment = client.get_experiment_by_name("nsga").experiment_id
+    (summary,) = client.search_runs(
+        [experiment], filter_string="tags.`rayprune.summary` = 'pareto_front'"
+    )
     # one run per trial, each its own point, sampled by the grid's rules
     assert len(trials) == 4 and len({r.data.tags["rayprune.trial_key"] for r in trials}) == 4
     for run in trials:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from rayprune.sweep.tracking import TRIAL_KEY_TAG
 from tests.integration.processes import MlflowServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,8 @@ def write_config(folder: Path, **patch) -> Path:
 def runs_of(results: Path, experiment: str):
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     exp = client.get_experiment_by_name(experiment)
-    return client, client.search_runs([exp.experiment_id])
+    runs = client.search_runs([exp.experiment_id])
+    return client, [r for r in runs if TRIAL_KEY_TAG in r.data.tags]  # not the summary runs
 
 
 def assert_one_line_error(proc, fragment):
@@ -79,6 +81,8 @@ def finished_sweep(tmp_path_factory):
 def test_sweep_leaves_one_finished_run_per_trial_with_curves(finished_sweep):
     folder, proc = finished_sweep
     assert "rayprune_results" in proc.stdout and "rayprune best tiny" in proc.stdout
+    report = folder / "rayprune_results" / "reports" / "tiny" / "report.html"
+    assert f"report:       {report}" in proc.stdout and report.is_file()  # written at the end
     client, runs = runs_of(folder / "rayprune_results", "tiny")
     assert sorted(r.info.run_name for r in runs) == ["dsp-lam0.0001-sp0.5-seed0", "ppo-seed0"]
     for run in runs:
@@ -262,13 +266,14 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
 
 
 def finished_runs(db: Path) -> dict[str, int]:
-    """run_id -> end_time of the FINISHED runs, read straight from the SQLite store."""
+    """run_id -> end_time of the FINISHED trial runs, read straight from the SQLite store."""
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(db)) as con:
         try:
             rows = con.execute(
-                "select run_uuid, end_time from runs where status = 'FINISHED'"
+                "select r.run_uuid, r.end_time from runs r join tags t on t.run_uuid = r.run_uuid"
+                f" where r.status = 'FINISHED' and t.key = '{TRIAL_KEY_TAG}'"
             ).fetchall()
         except sqlite3.OperationalError:  # the store is still being created
             return {}
@@ -293,6 +298,8 @@ def test_sweep_tracks_to_an_mlflow_server(mlflow_server, tmp_path):
     assert not (tmp_path / "rayprune_results" / "mlflow.db").exists()  # nothing tracked locally
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("remote").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["ppo-seed0", "report"]
+    runs = [r for r in runs if TRIAL_KEY_TAG in r.data.tags]
     assert [r.info.status for r in runs] == ["FINISHED"]
     assert len(client.get_metric_history(runs[0].info.run_id, "env_steps")) == 4
     uploaded = {p.name for p in artifact_root.rglob("*") if p.is_file()}

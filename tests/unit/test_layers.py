@@ -56,3 +56,14 @@ def test_pruning_math_loads_without_ray_or_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_cli_and_the_report_load_without_ray():
+    """`best`, `report`, `eval` and the CLI's error handling only read MLflow and files."""
+    code = (
+        "import sys, rayprune.cli, rayprune.report;"
+        "from rayprune.sweep import ClusterError, SweepError, Workspace, choose_best;"
+        "print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
