@@ -169,14 +169,19 @@ def test_mlflow_server_restarted_mid_sweep_loses_nothing(cluster, server, tmp_pa
             return any(logged_iterations(client, run) >= 2 for run in runs)
 
         wait_until(some_curve_logged, driver)
+        down = time.time()
         server.stop()
         time.sleep(5)  # trials reach checkpoints, and log, while no server answers
         server.start()
+        up = time.time()
         output = finish(driver)
     finally:
         driver.kill()
     assert driver.returncode == 0, output[-3000:]
-    assert_complete(server, "restart", 4, 16, tmp_path, env)
+    client, runs = assert_complete(server, "restart", 4, 16, tmp_path, env)
+    created = [m.timestamp / 1000 for run in runs
+               for m in client.get_metric_history(run.info.run_id, "env_steps")]  # fmt: skip
+    assert any(down < t < up for t in created)  # rows made while the server was down got in
 
 
 def test_driver_killed_then_resumed(cluster, server, tmp_path):
@@ -195,6 +200,7 @@ def test_driver_killed_then_resumed(cluster, server, tmp_path):
         driver.wait(timeout=60)
     finished = {r.info.run_id: r.info.end_time for r in trial_runs(server, "killed")[1]
                 if r.info.status == "FINISHED"}  # fmt: skip
+    assert len(finished) < 3  # the kill left trials to resume
     proc = rayprune("resume", "killed", "--results", tmp_path / "r", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     _, runs = assert_complete(server, "killed", 3, 12, tmp_path, env)
