@@ -32,7 +32,12 @@ def check_ray_address(address: str | None, timeout: float = 3.0) -> None:
     """Fail in seconds when nothing listens at HOST:PORT (ray.init would retry for ~20 s)."""
     if not joins_cluster(address) or address == "auto":
         return
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address.startswith("ray://"):
+        raise ClusterError(
+            "Ray Client addresses (ray://) are not supported: run the sweep on a node of the "
+            "cluster (--address auto) or submit it with `ray job submit`"
+        )
+    host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         raise ClusterError(f"Ray address {address!r} is not HOST:PORT")
     try:
@@ -51,7 +56,7 @@ def use_token_from_environment() -> None:
 
 def check_ray_token(address: str | None) -> None:
     """Ask the cluster's GCS for its id with this client's token: a rejection comes back at once."""
-    if not joins_cluster(address) or address == "auto" or address.startswith("ray://"):
+    if not joins_cluster(address) or address == "auto":
         return
     try:
         with _stderr_silenced():  # the C++ client logs each rejection before raising

@@ -20,6 +20,8 @@ def test_which_addresses_join_a_cluster(address, joins):
 def test_address_must_be_host_port_and_answer():
     with pytest.raises(ClusterError, match="is not HOST:PORT"):
         cluster.check_ray_address("headnode")
+    with pytest.raises(ClusterError, match="ray://.* not supported"):
+        cluster.check_ray_address("ray://headnode:10001")
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
