@@ -204,6 +204,8 @@ def ui(
 
 
 def main() -> None:
+    # Before mlflow loads: its telemetry races the environment (sweep.cluster.trial_environment)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import logging
 
     from rayprune.policy import ArtifactError, UnsupportedEnvError

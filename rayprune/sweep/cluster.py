@@ -117,6 +117,7 @@ def ray_session(address: str | None) -> Iterator[None]:
     # "local", not None: ray.init(None) joins whatever cluster `ray start` last left on this node
     ray.init(
         address=address or "local",
+        runtime_env={"env_vars": trial_environment()},
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
@@ -125,6 +126,14 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def trial_environment() -> dict[str, str]:
+    """Set in every trial's process, on any node. MLflow's usage telemetry sets and unsets an
+    environment variable while other threads read the environment: a request failed with
+    KeyError '_MLFLOW_TELEMETRY_SESSION_ID' here and took its trial down. Off, unless the user
+    set it."""
+    return {"MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
 
 
 @contextlib.contextmanager

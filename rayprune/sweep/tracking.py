@@ -110,19 +110,24 @@ class TrialRun:
     ) -> TrialRun:
         client = client_for(tracking_uri)
         existing = find_trial_run(client, experiment, key)
-        if existing is not None:
+        if existing is None:
+            run_id = client.create_run(
+                experiment_id(client, experiment),
+                run_name=name,
+                tags={TRIAL_KEY_TAG: key, SWEEP_TAG: experiment},
+            ).info.run_id
+            logged_through = 0
+        else:
+            run_id = existing.info.run_id
             if STOPPED_EARLY_TAG in existing.data.tags:  # a resume relaunched it: not stopped now
-                client.delete_tag(existing.info.run_id, STOPPED_EARLY_TAG)
-            client.update_run(existing.info.run_id, status="RUNNING")
-            history = client.get_metric_history(existing.info.run_id, STEP_METRIC)
-            return cls(client, existing.info.run_id, max((m.step for m in history), default=0))
-        run = client.create_run(
-            experiment_id(client, experiment),
-            run_name=name,
-            tags={TRIAL_KEY_TAG: key, SWEEP_TAG: experiment},
-        )
-        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        return cls(client, run.info.run_id)
+                client.delete_tag(run_id, STOPPED_EARLY_TAG)
+            client.update_run(run_id, status="RUNNING")
+            history = client.get_metric_history(run_id, STEP_METRIC)
+            logged_through = max((m.step for m in history), default=0)
+        # Every attempt logs the params (the same values again are accepted): an attempt that
+        # died between creating the run and logging them must not leave the run without them.
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return cls(client, run_id, logged_through)
 
     def tag_node(self, node_id: str) -> None:
         self.client.set_tag(self.run_id, NODE_TAG, node_id)
