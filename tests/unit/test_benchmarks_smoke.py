@@ -1,0 +1,24 @@
+"""benchmarks/inference.py keeps working: a real run with tiny repeat counts (a few seconds).
+The training-overhead and sweep-throughput benchmarks take minutes and are not run here."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_inference_benchmark_runs_and_checks_agreement() -> None:
+    command = [
+        sys.executable, "benchmarks/inference.py", "--rounds", "2", "--calls", "20",
+        "--batches", "2", "--batch", "256", "--warmup", "5", "--hidden", "32", "32",
+    ]  # fmt: skip
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("dense 4-32-32-2, compact 4-2-2-2")
+    assert "all runtimes agree with torch" in lines[1]
+    for runtime in ("torch eager", "onnxruntime", "numpy"):
+        assert any(line.startswith(runtime) and line.endswith("x") for line in lines)
+    assert any(line.startswith("FLOPs per observation") for line in lines)
+    assert lines[-1].startswith("command: python benchmarks/inference.py --rounds 2")
