@@ -20,7 +20,9 @@ Figures, from each trial's Tune result.json (one row per training iteration):
   export, evaluation and the report included).
 - the CPU ceiling: how much more work N busy single-threaded processes do than one, measured
   before the sweeps for --spin seconds. On a shared or virtual machine the sweep's ratio cannot
-  beat it (other jobs, host contention); on an idle machine with N real cores it is ~N.
+  beat it (other jobs, host contention); on an idle machine with N real cores it is ~N. With
+  Linux's autogroup on, CPU is shared between sessions before niceness counts: a `nice 19` job
+  started from another session still takes its session's share once every core is busy.
 """
 
 from __future__ import annotations
@@ -182,15 +184,15 @@ def main() -> int:
     )
     n = args.trials
     print(f"{'':<24} {'1 trial':>9} {f'{n} trials':>9} {'ratio':>6} (ideal {n})")
-    for label, figure in (
-        ("training env steps/s", "rate"),
-        ("end-to-end env steps/s", "end_to_end"),
-        ("training window s", "window_s"),
-        ("sweep wall time s", "wall_s"),
-        ("s per iteration, a trial", "iteration_s"),
+    for label, figure, digits in (
+        ("training env steps/s", "rate", 0),
+        ("end-to-end env steps/s", "end_to_end", 0),
+        ("training window s", "window_s", 2),
+        ("sweep wall time s", "wall_s", 1),
+        ("s per iteration, a trial", "iteration_s", 3),
     ):
         a, b = median(1, figure), median(n, figure)
-        print(f"{label:<24} {a:9,.1f} {b:9,.1f} {b / a:6.2f}")
+        print(f"{label:<24} {a:9,.{digits}f} {b:9,.{digits}f} {b / a:6.2f}")
     print(f"CPU ceiling: {n} busy processes did {ceiling:.2f}x the work of one (before the sweeps)")
     print(f"command: {shlex.join(['python', *sys.argv])}")
     return 0
