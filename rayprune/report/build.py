@@ -35,6 +35,7 @@ from rayprune.report.data import (
     load_histories,
     load_policy_weights,
     load_sweep,
+    merge_parts,
 )
 from rayprune.report.figures import lambda_phrase
 from rayprune.report.paper import label
@@ -54,19 +55,20 @@ CURVE_KEYS = ("env_steps", "episode_return_mean", "sparsity_target_now")
 
 def write_report(tracking_uri: str, names: list[str], out: Path) -> Path:
     """The report of sweeps `names` (one environment each) in `out`: report.html, self-contained,
-    and its PNGs beside it. `out` is replaced whole, and only when it holds a previous report.
+    and its PNGs beside it; sweeps with equal settings share one section (data.merge_parts). `out` is replaced whole, and only when it holds a previous report.
     Logged to each sweep's `report` run; returns the page's path."""
     check_tracking_server(tracking_uri)
     client = client_for(tracking_uri)
     sweeps = [load_sweep(client, name) for name in dict.fromkeys(names)]
     out = Path(out).resolve()
-    grids = {sweep.name: cells(sweep.trials) for sweep in sweeps}
+    shown = merge_parts(sweeps)
     with staged(out) as folder:
         sections, chosen = [], []
-        for sweep in sweeps:
-            best = best_lambda(grids[sweep.name])
+        for sweep in shown:
+            grid = cells(sweep.trials)
+            best = best_lambda(grid)
             chosen += [(sweep, c) for c in best]
-            sections.append(sweep_section(client, sweep, grids[sweep.name], best, folder))
+            sections.append(sweep_section(client, sweep, grid, best, folder))
         title = f"rayprune report: {', '.join(s.name for s in sweeps)}"
         comparison = [
             '<h2 id="comparison-heading">Comparison</h2>',
@@ -80,7 +82,7 @@ def write_report(tracking_uri: str, names: list[str], out: Path) -> Path:
             encoding="utf-8",
         )
     for sweep in sweeps:
-        publish(client, tracking_uri, sweep.name, grids[sweep.name], out)
+        publish(client, tracking_uri, sweep.name, cells(sweep.trials), out)
     return out / REPORT_FILE
 
 

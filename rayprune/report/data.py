@@ -21,6 +21,9 @@ from rayprune.sweep.best import NoEligibleRun
 from rayprune.sweep.tracking import trial_runs
 
 DENSE = "ppo"  # the dense baseline: no penalty, nothing pruned, so one cell per sweep
+# What varies between a sweep's trials; every other param is the sweep's setting (env, budget,
+# PPO, network, schedule), and sweeps with equal settings are one experiment run in parts.
+POINT_KEYS = frozenset({"name", "method", "lambda", "sparsity_target", "seed"})
 CellKey = tuple[str, float, float]  # method, lambda, sparsity_target
 # step -> value of one metric of one run (MLflow's step is the training iteration)
 History = dict[int, float]
@@ -55,6 +58,7 @@ class Sweep:
     env: str
     search: str  # "grid" or "optuna"
     trials: tuple[Trial, ...]
+    settings: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def layers(self) -> list[str]:
@@ -87,7 +91,33 @@ def load_sweep(client: MlflowClient, name: str) -> Sweep:
         env=params["env"],
         search=params.get("search.kind", "grid"),
         trials=tuple(trial_of(r) for r in runs),
+        settings=frozenset((k, v) for k, v in params.items() if k not in POINT_KEYS),
     )
+
+
+def merge_parts(sweeps: Iterable[Sweep]) -> list[Sweep]:
+    """Sweeps with equal settings as one, named 'a + b', in first-seen order: a grid run in
+    slices (say sparsity 0.93 first, 0.80-0.90 later) gets one sensitivity grid. A grid point
+    and seed found in two parts counts once (the first part's)."""
+    groups: dict[frozenset[tuple[str, str]], list[Sweep]] = {}
+    for sweep in sweeps:
+        groups.setdefault(sweep.settings, []).append(sweep)
+    merged = []
+    for parts in groups.values():
+        trials = {}
+        for trial in (t for part in parts for t in part.trials):
+            trials.setdefault((trial.cell, trial.seed), trial)
+        first = parts[0]
+        merged.append(
+            Sweep(
+                name=" + ".join(part.name for part in parts),
+                env=first.env,
+                search=first.search,
+                trials=tuple(trials.values()),
+                settings=first.settings,
+            )
+        )
+    return merged
 
 
 def load_histories(

@@ -28,8 +28,9 @@ figcaption, p.note { color: #555; font-size: 14px; max-width: 1100px; }
 
 
 def slug(name: str) -> str:
-    """A sweep name as a file name and an HTML id (MLflow allows any experiment name)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    """A sweep name as a file name and an HTML id (MLflow allows any experiment name); merged
+    parts 'a + b' become 'a_b'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def number(value: float, digits: int = 1) -> str:

@@ -157,7 +157,7 @@ def test_figure_is_inlined_as_a_data_uri(tmp_path):
 HIDDEN = [8, 8]
 
 
-def log_trial(client, exp_id, point, ret, search="grid"):
+def log_trial(client, exp_id, point, ret, search="grid", budget=2000):
     """A FINISHED trial run as the trainable leaves it: params, curves, final metrics and a
     compact_policy folder (compression.json + policy.safetensors)."""
     name = f"{point['method']}-{point['lambda']:g}-{point['sparsity_target']:g}-seed{point['seed']}"
@@ -165,7 +165,10 @@ def log_trial(client, exp_id, point, ret, search="grid"):
         exp_id, run_name=name, tags={TRIAL_KEY_TAG: name, "rayprune.sweep": "tiny"}
     )
     rid = run.info.run_id
-    params = {**point, "env": "CartPole-v1", "search.kind": search, "model.hidden": str(HIDDEN)}
+    params = {
+        **point, "name": client.get_experiment(exp_id).name, "env": "CartPole-v1",
+        "search.kind": search, "model.hidden": str(HIDDEN), "budget_env_steps": budget,
+    }  # fmt: skip
     client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
     kept = [max(1, round(n * (1 - point["sparsity_target"]))) for n in HIDDEN]
     metrics = []
@@ -243,6 +246,14 @@ def store(tmp_path_factory):
             ret,
             "optuna",
         )
+    # 'tiny' run on in a second slice with the same settings, and one with a longer budget
+    more = client.create_experiment("tiny_more", artifact_location=(root / "art").as_uri())
+    longer = client.create_experiment("tiny_long", artifact_location=(root / "art").as_uri())
+    dsp = {"method": "dsp", "lambda": 1e-4}
+    for seed in (0, 1):
+        log_trial(client, more, {**dsp, "sparsity_target": 0.75, "seed": seed}, 470.0)
+    log_trial(client, more, {**dsp, "lambda": 1e-3, "sparsity_target": 0.5, "seed": 0}, 10.0)
+    log_trial(client, longer, {**dsp, "sparsity_target": 0.75, "seed": 0}, 490.0, budget=4000)
     client.create_experiment("empty", artifact_location=(root / "art").as_uri())
     return uri, client, root  # fmt: skip
 
@@ -288,6 +299,32 @@ def test_report_of_two_sweeps_is_self_contained_and_logged_to_each(store, tmp_pa
         )
         assert len(rows) == 3
     assert choose_best(uri, "tiny").run_name.startswith("ppo")  # the summary run is no trial
+
+
+def test_slices_of_one_grid_share_a_section_and_keep_their_own_summaries(store, tmp_path):
+    uri, client, _ = store
+    out = tmp_path / "parts"
+    page = write_report(uri, ["tiny", "tiny_more", "tiny_long"], out).read_text()
+    grid = rows_of(page, "sensitivity-tiny_tiny_more")
+    # ppo; dsp 1e-4 and 1e-3 at 0.5 (tiny); dsp 1e-4 at 0.75 (tiny_more)
+    assert len(grid) == 4 and 'sensitivity-tiny"' not in page
+    # tiny_more's seed 0 of (dsp, 1e-3, 0.5) repeats tiny's: tiny's two seeds count, once each
+    (repeated,) = [r for r in grid if "0.001" in r]
+    assert "480.5 ± 0.5" in repeated
+    assert len(rows_of(page, "sensitivity-tiny_long")) == 1  # another budget: its own section
+    assert len(rows_of(page, "comparison")) == 3 + 1
+    assert sorted(p.name for p in out.glob("*-curves.png")) == [
+        "tiny_long-curves.png",
+        "tiny_tiny_more-curves.png",
+    ]
+    (run,) = summary_runs(client, "tiny_more")
+    rows = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "report.json", str(tmp_path))).read_text()
+    )
+    assert sorted((r["lambda"], r["sparsity_target"], r["seeds"]) for r in rows) == [
+        (1e-4, 0.75, 2),
+        (1e-3, 0.5, 1),
+    ]
 
 
 def test_report_again_replaces_the_previous_one_and_its_artifacts(store, tmp_path):
