@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The sweeps behind docs/results/report/, as they were run (2 cores, no GPU), then the report.
+# Every command is resumable: if one is interrupted, `rayprune resume NAME` picks it up.
+# Total here: about 8 hours of sweeps (wall times per sweep in docs/results/README.md).
+# Usage: bash docs/results/reproduce.sh [RESULTS_DIR]    (default: rayprune_results)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RESULTS=${1:-rayprune_results}
+[ -x .venv/bin/rayprune ] || ./scripts/setup.sh
+. .venv/bin/activate
+sweep() { rayprune sweep "$@" --results "$RESULTS"; }
+
+# CartPole-v1, 150k env steps: every method at 0.93 (lambda 1e-5, 1e-4, 1e-3; 3 seeds), then the
+# pruning methods at 0.80, 0.85 and 0.90 (same settings, so the report joins the two slices).
+sweep tune_configs/cartpole_methods.yaml
+sweep tune_configs/cartpole_methods.yaml --set name=cartpole_sp80 \
+  --set 'grid.sparsity_target=[0.8,0.85,0.9]' --set 'grid.method=[dsp,ssl,dropout,l1,pops,sgs,l0]'
+
+# Acrobot-v1, 200k env steps: every method, sparsity 0.80-0.93, lambda 1e-4, 3 seeds.
+sweep tune_configs/acrobot_dsp.yaml --set name=acrobot_repro --set budget_env_steps=200000 \
+  --set pruning.end_iter=35 --set 'grid.method=[ppo,dsp,ssl,dropout,l1,pops,sgs,l0]' \
+  --set 'grid.lambda=[1.0e-4]' --set 'grid.sparsity_target=[0.8,0.85,0.9,0.93]' --set 'grid.seed=[0,1,2]'
+
+# LunarLander-v3, 2M env steps: every method at 0.93, lambda 1e-6, one seed.
+sweep tune_configs/lunarlander_dsp.yaml --set name=lunar_repro --set budget_env_steps=2000000 \
+  --set 'grid.method=[ppo,dsp,ssl,dropout,l1,pops,sgs,l0]' --set 'grid.lambda=[1.0e-6]' \
+  --set 'grid.sparsity_target=[0.93]' --set 'grid.seed=[0]'
+
+# MuJoCo, one seed, dense PPO and DSP at 0.93, at a fraction of the configs' cluster budgets.
+sweep tune_configs/hopper_dsp.yaml --set name=hopper300k --set budget_env_steps=300000 \
+  --set pruning.end_iter=50 --set 'grid.lambda=[1e-4]' --set 'grid.sparsity_target=[0.93]' \
+  --set 'grid.seed=[0]'
+sweep tune_configs/hopper_dsp.yaml --set name=hopper300k_l6 --set budget_env_steps=300000 \
+  --set pruning.end_iter=50 --set 'grid.method=[dsp]' --set 'grid.lambda=[1.0e-6]' \
+  --set 'grid.sparsity_target=[0.93]' --set 'grid.seed=[0]'
+sweep tune_configs/walker2d_dsp.yaml --set name=walker1m --set budget_env_steps=1000000 \
+  --set pruning.end_iter=150 --set 'grid.lambda=[1e-6]' --set 'grid.sparsity_target=[0.93]' \
+  --set 'grid.seed=[0]'
+
+rayprune report cartpole_methods cartpole_sp80 acrobot_repro lunar_repro hopper300k \
+  hopper300k_l6 walker1m --results "$RESULTS" --out docs/results/report
