@@ -130,15 +130,16 @@ class Band:
 
 
 def seed_band(xs: Sequence[History], ys: Sequence[History]) -> Band:
-    """Per training iteration, y's mean and std over the seeds that logged a finite y there
-    (episode_return_mean is NaN before the first episode ends), plotted at the mean x (env
-    steps) of those seeds. xs[i] and ys[i] belong to the same seed."""
+    """Per training iteration, y's mean and std over the seeds that logged it, plotted at the
+    mean x (env steps) of those seeds. xs[i] and ys[i] belong to the same seed. A NaN y (an
+    iteration in which no episode ended: episode_return_mean is NaN then) repeats the seed's
+    last finite y; before the first one the seed does not count. Averaging without the seed
+    instead makes the mean jump whenever one seed's episodes span two iterations."""
+    filled = [carry_forward(y) for y in ys]
     band = Band([], [], [])
-    for step in sorted({s for y in ys for s in y}):
+    for step in sorted({s for y in filled for s in y}):
         pairs = [
-            (x[step], y[step])
-            for x, y in zip(xs, ys, strict=True)
-            if step in x and step in y and math.isfinite(y[step])
+            (x[step], y[step]) for x, y in zip(xs, filled, strict=True) if step in x and step in y
         ]
         if pairs:
             mean, std = mean_std(v for _, v in pairs)
@@ -146,6 +147,17 @@ def seed_band(xs: Sequence[History], ys: Sequence[History]) -> Band:
             band.mean.append(mean)
             band.std.append(std)
     return band
+
+
+def carry_forward(history: History) -> History:
+    """NaN values replaced by the last finite one before them; leading NaNs dropped."""
+    out: History = {}
+    last = math.nan
+    for step in sorted(history):
+        last = history[step] if math.isfinite(history[step]) else last
+        if math.isfinite(last):
+            out[step] = last
+    return out
 
 
 def front(trials: Iterable[Trial]) -> list[dict[str, Any]]:
