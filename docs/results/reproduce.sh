@@ -33,9 +33,14 @@ sweep tune_configs/hopper_dsp.yaml --set name=hopper300k --set budget_env_steps=
 sweep tune_configs/hopper_dsp.yaml --set name=hopper300k_l6 --set budget_env_steps=300000 \
   --set pruning.end_iter=50 --set 'grid.method=[dsp]' --set 'grid.lambda=[1.0e-6]' \
   --set 'grid.sparsity_target=[0.93]' --set 'grid.seed=[0]'
+sweep tune_configs/hopper_dsp.yaml --set name=hopper1m --set pruning.end_iter=150 \
+  --set 'grid.lambda=[1.0e-6]' --set 'grid.sparsity_target=[0.93]' --set 'grid.seed=[0]'
 sweep tune_configs/walker2d_dsp.yaml --set name=walker1m --set budget_env_steps=1000000 \
   --set pruning.end_iter=150 --set 'grid.lambda=[1e-6]' --set 'grid.sparsity_target=[0.93]' \
   --set 'grid.seed=[0]'
 
+# NSGA-II over method x lambda x sparsity on CartPole, 16 trials: the report's Pareto front.
+sweep tune_configs/cartpole_optuna.yaml --set search.num_samples=16
+
 rayprune report cartpole_methods cartpole_sp80 acrobot_repro lunar_repro hopper300k \
-  hopper300k_l6 walker1m --results "$RESULTS" --out docs/results/report
+  hopper300k_l6 hopper1m walker1m cartpole_optuna --results "$RESULTS" --out docs/results/report
