@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The sweeps behind docs/results/report/, as they were run (2 cores, no GPU), then the report.
 # Every command is resumable: if one is interrupted, `rayprune resume NAME` picks it up.
-# Total here: about 8 hours of sweeps (wall times per sweep in docs/results/README.md).
+# Total here: about 5 hours of sweeps (wall times per sweep in docs/results/README.md).
 # Usage: bash docs/results/reproduce.sh [RESULTS_DIR]    (default: rayprune_results)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
