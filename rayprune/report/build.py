@@ -55,8 +55,9 @@ CURVE_KEYS = ("env_steps", "episode_return_mean", "sparsity_target_now")
 
 def write_report(tracking_uri: str, names: list[str], out: Path) -> Path:
     """The report of sweeps `names` (one environment each) in `out`: report.html, self-contained,
-    and its PNGs beside it; sweeps with equal settings share one section (data.merge_parts). `out` is replaced whole, and only when it holds a previous report.
-    Logged to each sweep's `report` run; returns the page's path."""
+    and its PNGs beside it; sweeps with equal settings share one section (data.merge_parts).
+    `out` is replaced whole, and only when it holds a previous report. Logged to each sweep's
+    `report` run; returns the page's path."""
     check_tracking_server(tracking_uri)
     client = client_for(tracking_uri)
     sweeps = [load_sweep(client, name) for name in dict.fromkeys(names)]
