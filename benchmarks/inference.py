@@ -51,12 +51,24 @@ from safetensors.numpy import load_file
 from rayprune.policy import (
     ONNX_FILE,
     WEIGHTS_FILE,
+    ActionSpace,
+    EnvSpaces,
+    EvalResult,
+    describe_policy,
     export_compact_policy,
     load_compact_policy,
     read_info,
 )
 from rayprune.policy.artifact import INPUT_NAME
-from rayprune.pruning import CompactMLP, MaskedMLP, compact, dense_size_of, size_of_compact
+from rayprune.pruning import (
+    CompactMLP,
+    MaskedMLP,
+    PruningSchedule,
+    PruningSpec,
+    compact,
+    dense_size_of,
+    size_of_compact,
+)
 
 Forward = Callable[[Any], Any]
 NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -109,18 +121,12 @@ def build_pair(args: argparse.Namespace, out: Path) -> tuple[Path, Path]:
 
 
 def export(net: CompactMLP, mlp: MaskedMLP, method: str, target: float, out: Path) -> Path:
-    dense, size = dense_size_of(mlp), size_of_compact(net)
-    info = {
-        "env": "CartPole-v1", "method": method, "lambda": 0.0, "sparsity_target": target,
-        "reading": "rank", "scope": "layer", "seed": 0, "obs_dim": mlp.hidden[0].in_features,
-        "action_space": {"type": "discrete", "n": mlp.head.out_features},
-        "activation": net.activation, "ranks": net.ranks,
-        "hidden_dense": dense.neurons_per_layer, "hidden_compact": size.neurons_per_layer,
-        "neurons_dense": dense.neurons, "neurons_compact": size.neurons,
-        "weights_dense": dense.weights, "weights_compact": size.weights,
-        "flops_dense": dense.flops, "flops_compact": size.flops,
-        "eval_return_mean": None, "eval_return_std": None, "eval_episodes": 0,
-    }  # fmt: skip
+    """Exported as a sweep exports (describe_policy), with no evaluation: its return is NaN."""
+    schedule = PruningSchedule(target, 1, 2) if target > 0 else None
+    spaces = EnvSpaces(mlp.hidden[0].in_features, ActionSpace("discrete", n=mlp.head.out_features))
+    info = describe_policy(
+        mlp, net, PruningSpec(method, 0.0, schedule), "CartPole-v1", spaces, EvalResult([])
+    )
     return export_compact_policy(net, out, info)
 
 
@@ -148,9 +154,9 @@ def numpy_forward(folder: Path) -> Forward:
     """x @ W^T + b per layer from the safetensors weights, transposed once up front; a
     low-rank layer (L0) is x @ down^T @ up^T + b."""
     info, state = read_info(folder), load_file(str(folder / WEIGHTS_FILE))
-    act = NUMPY_ACTIVATIONS[info["activation"]]
+    act = NUMPY_ACTIVATIONS[info.activation]
     layers: list[tuple[list[np.ndarray], np.ndarray]] = []
-    for prefix in [f"hidden.{i}" for i in range(len(info["hidden_compact"]))] + ["head"]:
+    for prefix in [f"hidden.{i}" for i in range(len(info.hidden_compact))] + ["head"]:
         if f"{prefix}.weight" in state:
             layers.append(([state[f"{prefix}.weight"].T.copy()], state[f"{prefix}.bias"]))
         else:
@@ -222,7 +228,7 @@ def main() -> int:
             for p, folder in folders.items()
             for f in (ONNX_FILE, WEIGHTS_FILE)
         }
-        obs_dim = infos["dense"]["obs_dim"]
+        obs_dim = infos["dense"].obs_dim
         rng = np.random.default_rng(0)
         one = rng.standard_normal((1, obs_dim), dtype=np.float32)
         many = rng.standard_normal((args.batch, obs_dim), dtype=np.float32)
@@ -270,7 +276,7 @@ def main() -> int:
     print(
         f"FLOPs per observation (Eq. 23): dense {flops['dense']:,}, compact {flops['compact']:,}, "
         f"ratio {flops['dense'] / flops['compact']:.1f}x (compact compression.json: "
-        f"{info['flops_dense'] / info['flops_compact']:.1f}x)"
+        f"{info.flops_dense / info.flops_compact:.1f}x)"
     )
     for p in folders:
         print(

@@ -5,8 +5,8 @@ process.
         [--config tune_configs/cartpole_dsp.yaml] [--lambda 1e-4] [--sparsity 0.93]
 
 Every method is built in this one process from the same config (PPO settings, network, envs per
-runner) with the per-method settings a sweep gives its grid point (rayprune.sweep.trainable's
-pruning_dict and model_dict: L0's gates, PoPS without distillation unless the config sets
+runner) with the per-method settings a sweep gives its grid point (SweepConfig.spec_for and
+network_for: L0's gates, PoPS without distillation unless the config sets
 distill_coeff, lambda 0 for methods without a penalty, ...). Dense PPO (`ppo`) is always built:
 it is the reference. The algorithms train one iteration each per round, round-robin, with the
 order rotated every round so that drift on the machine (other jobs, thermal, caches) hits all of
@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def grid_points(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, Any]]]:
+def grid_points(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The config with its schedule moved into the measured window, and one grid point per
     method, made by the sweep's own rules (SweepConfig.points)."""
     from rayprune.sweep.config import load_config
@@ -58,7 +58,7 @@ def grid_points(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, Any]
     grid = cfg.grid.model_copy(
         update={
             "method": methods,
-            "lambda_": [args.lam],
+            "lam": [args.lam],
             "sparsity_target": [args.sparsity],
             "seed": [0],
         }
@@ -66,7 +66,7 @@ def grid_points(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, Any]
     end = args.warmup + args.iterations // 2  # prune through the first half of the window
     pruning = cfg.pruning.model_copy(update={"start_iter": args.warmup, "end_iter": end})
     cfg = cfg.model_copy(update={"grid": grid, "pruning": pruning})
-    return cfg, {point["method"]: point for point in cfg.points()}
+    return cfg, {point.method: point for point in cfg.points()}
 
 
 def measure(args: argparse.Namespace) -> tuple[Any, dict[str, list[float]]]:
@@ -74,7 +74,6 @@ def measure(args: argparse.Namespace) -> tuple[Any, dict[str, list[float]]]:
     import torch
 
     from rayprune.rllib import build_ppo_config
-    from rayprune.sweep.trainable import model_dict, pruning_dict
 
     cfg, points = grid_points(args)
     torch.set_num_threads(args.threads)
@@ -88,8 +87,8 @@ def measure(args: argparse.Namespace) -> tuple[Any, dict[str, list[float]]]:
     try:
         algos = {
             name: build_ppo_config(
-                env=cfg.env, seed=point["seed"], ppo=cfg.ppo.model_dump(),
-                model=model_dict(cfg, point), pruning=pruning_dict(cfg, point),
+                env=cfg.env, seed=point.seed, ppo=cfg.ppo.model_dump(),
+                network=cfg.network_for(point), pruning=cfg.spec_for(point),
                 num_envs_per_env_runner=cfg.num_envs_per_env_runner, api_stack=cfg.api_stack,
             ).build_algo()
             for name, point in points.items()

@@ -56,7 +56,7 @@ def trial_span(server: MlflowServer, name: str) -> tuple[int, float]:
     end (the sweep's start-up and its report at the end excluded)."""
     from mlflow.tracking import MlflowClient
 
-    from rayprune.sweep.tracking import trial_runs
+    from rayprune.store.tracking import trial_runs
 
     runs = trial_runs(MlflowClient(server.uri), name)
     start = min(r.info.start_time for r in runs)

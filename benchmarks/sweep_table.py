@@ -33,10 +33,11 @@ def main() -> int:
     parser.add_argument("--best-lambda", action="store_true")
     args = parser.parse_args()
 
-    from rayprune.report.aggregate import RETURN, best_lambda, cells
-    from rayprune.report.data import DENSE, load_histories, load_sweep
+    from rayprune import names
+    from rayprune.report.aggregate import best_lambda, cells
+    from rayprune.report.data import load_histories, load_sweep
     from rayprune.report.paper import paper_return
-    from rayprune.sweep.tracking import client_for
+    from rayprune.store.tracking import client_for
     from rayprune.sweep.workspace import Workspace
 
     uri = Workspace.create(args.results).load_sweep(args.name)[1].tracking_uri
@@ -46,7 +47,9 @@ def main() -> int:
     if args.best_lambda:
         grid = best_lambda(grid)
     histories = load_histories(
-        client, [t.run_id for c in grid for t in c.trials], ["env_steps", "episode_return_mean"]
+        client,
+        [t.run_id for c in grid for t in c.trials],
+        [names.ENV_STEPS, names.EPISODE_RETURN_MEAN],
     )
     print(f"sweep {args.name}: {len(sweep.trials)} finished runs ({uri})")
     print(
@@ -54,31 +57,34 @@ def main() -> int:
     )
     met = []
     for c in grid:
-        mean, std = c.stat(RETURN)
-        hits = sum(t.metric(RETURN) >= args.target for t in c.trials)
+        mean, std = c.stat(names.EVAL_RETURN_MEAN)
+        hits = sum(t.metric(names.EVAL_RETURN_MEAN) >= args.target for t in c.trials)
         reached = [
             steps_to_target(
-                histories[(t.run_id, "env_steps")],
-                histories[(t.run_id, "episode_return_mean")],
+                histories[(t.run_id, names.ENV_STEPS)],
+                histories[(t.run_id, names.EPISODE_RETURN_MEAN)],
                 args.target,
             )
             for t in c.trials
         ]
         # runs logged before flops_compact existed have only the last iteration's flops
-        flops = [t.metrics.get("flops_compact", t.metric("flops")) for t in c.trials]
+        flops = [t.metrics.get(names.FLOPS_COMPACT, t.metric(names.FLOPS)) for t in c.trials]
         print(
-            f"{c.method:<6} {c.lam:>8g} {c.sparsity:>8g} {c.seeds:>5} {mean:>9.1f} +- {std:>5.1f} "
-            f"{hits:>4}/{c.seeds:<4} {c.mean('neurons_compact'):>8.1f} "
-            f"{c.mean('weights_compact'):>8.0f} {statistics.mean(flops):>7.0f} "
-            f"{max(t.metric('env_steps') for t in c.trials):>9.0f} {mean_reached(reached):>9}  "
-            f"{paper_return(c.method, sweep.env, c.sparsity, c.method == DENSE) or '-'}"
+            f"{c.method:<6} {c.lam:>8g} {c.sparsity_target:>8g} {c.seeds:>5} {mean:>9.1f} +- {std:>5.1f} "
+            f"{hits:>4}/{c.seeds:<4} {c.mean(names.NEURONS_COMPACT):>8.1f} "
+            f"{c.mean(names.WEIGHTS_COMPACT):>8.0f} {statistics.mean(flops):>7.0f} "
+            f"{max(t.metric(names.ENV_STEPS) for t in c.trials):>9.0f} {mean_reached(reached):>9}  "
+            f"{paper_return(c.method, sweep.env, c.sparsity_target, c.method == names.DENSE_METHOD) or '-'}"
         )
-        if c.method != DENSE and hits >= args.min_seeds:
+        if c.method != names.DENSE_METHOD and hits >= args.min_seeds:
             met.append(c)
     print(f"target: eval return >= {args.target:g} for at least {args.min_seeds} seeds")
     print(
         "rows meeting it: "
-        + (", ".join(f"{c.method} lambda={c.lam:g} sparsity={c.sparsity:g}" for c in met) or "none")
+        + (
+            ", ".join(f"{c.method} lambda={c.lam:g} sparsity={c.sparsity_target:g}" for c in met)
+            or "none"
+        )
     )
     return 0
 

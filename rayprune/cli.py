@@ -9,6 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from rayprune.errors import CommandError, RaypruneError
+from rayprune.names import EVAL_RETURN_MEAN
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
 Results = Annotated[
@@ -25,11 +28,6 @@ TrackingUri = Annotated[
     Optional[str],
     typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results)."),
 ]
-
-
-class UserError(Exception):
-    """Anything the user can fix: printed as one line, exit code 2 (RAYPRUNE_DEBUG=1 shows the
-    traceback of any such error instead)."""
 
 
 @app.command()
@@ -72,7 +70,7 @@ def _conclude(name: str, outcome, ws) -> None:
         page = write_report(ws.tracking_uri, [name], ws.root / "reports" / name)
         print(f"  report:       {page} (and in MLflow: run 'report' of experiment {name!r})")
     if outcome.failed or outcome.unfinished:
-        raise UserError(
+        raise CommandError(
             f"{outcome.failed} trial(s) failed and {outcome.unfinished} did not finish; "
             f"`rayprune resume {name}` continues them"
         )
@@ -87,9 +85,15 @@ def best(
             "--out", help="Folder to download the best compact policy to (must not exist)."
         ),
     ],
-    metric: Annotated[str, typer.Option(help="Metric to maximise.")] = "eval_return_mean",
+    metric: Annotated[str, typer.Option(help="Metric to maximise.")] = EVAL_RETURN_MEAN,
     min_sparsity: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Only runs at least this sparse.")
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Only runs at least this sparse, in their method's unit (neurons, or weights "
+            "for l1, pops and weight-gated l0).",
+        ),
     ] = 0.0,
     model_name: Annotated[
         Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")
@@ -98,13 +102,9 @@ def best(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register the best trial's compact policy under alias `best` and download it."""
-    from rayprune.sweep import (
-        Workspace,
-        check_tracking_server,
-        choose_best,
-        download_best,
-        register_best,
-    )
+    from rayprune.store.best import choose_best, download_best, register_best
+    from rayprune.store.tracking import check_tracking_server
+    from rayprune.sweep import Workspace
 
     uri = tracking_uri or Workspace.create(results).load_sweep(name)[1].tracking_uri
     check_tracking_server(uri)
@@ -141,7 +141,7 @@ def report(
     if tracking_uri is None:
         stores = {ws.load_sweep(name)[1].tracking_uri for name in names}
         if len(stores) > 1:
-            raise UserError("these sweeps are in different MLflow stores; pass --tracking-uri")
+            raise CommandError("these sweeps are in different MLflow stores; pass --tracking-uri")
         (tracking_uri,) = stores
     page = write_report(tracking_uri, names, out or ws.root / "reports" / names[0])
     print(f"report of {', '.join(names)}: {page}")
@@ -158,17 +158,16 @@ def eval_(
     seed: int = 0,
 ) -> None:
     """Run a compact policy with onnxruntime and print its return and size."""
-    from rayprune.policy import OnnxPolicy, evaluate
+    from rayprune.policy import OnnxPolicy, evaluate, read_info
 
-    policy = OnnxPolicy(policy_dir)
-    info = policy.info
-    result = evaluate(policy, env or info["env"], episodes, seed)
+    info = read_info(policy_dir)
+    result = evaluate(OnnxPolicy(policy_dir), env or info.env, episodes, seed)
     print(
-        f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on {env or info['env']}"
+        f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on {env or info.env}"
     )
     print(
-        f"compact size: hidden {info['hidden_compact']} (dense {info['hidden_dense']}), "
-        f"{info['weights_compact']} weights, {info['flops_compact']} FLOPs"
+        f"compact size: hidden {info.hidden_compact} (dense {info.hidden_dense}), "
+        f"{info.weights_compact} weights, {info.flops_compact} FLOPs"
     )
 
 
@@ -184,7 +183,7 @@ def ui(
 
     uri = tracking_uri or Workspace.create(results).tracking_uri
     if uri.startswith("sqlite") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise UserError(f"no MLflow store at {uri}; run a sweep first")
+        raise CommandError(f"no MLflow store at {uri}; run a sweep first")
     print(f"MLflow UI for {uri} on http://{host}:{port}")
     os.execvp(
         sys.executable,
@@ -208,24 +207,10 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import logging
 
-    from rayprune.policy import ArtifactError, UnsupportedEnvError
-    from rayprune.sweep import (
-        ClusterError,
-        ConfigError,
-        ExperimentNotFound,
-        NoEligibleRun,
-        SweepError,
-        SweepNotFound,
-        TrackingUnavailable,
-    )
-
-    expected = (UserError, ClusterError, ConfigError, ArtifactError, UnsupportedEnvError, SweepError,
-                SweepNotFound, ExperimentNotFound, NoEligibleRun, TrackingUnavailable,
-                FileExistsError)  # fmt: skip
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter
     try:
         app()  # typer reports its own usage errors (exit code 2)
-    except expected as err:
+    except RaypruneError as err:
         if os.environ.get("RAYPRUNE_DEBUG"):
             raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,66 +1,74 @@
 """The `compact_policy/` folder: ONNX graph, safetensors weights and compression.json.
 
-Nothing here unpickles: weights load with safetensors and the graph with onnxruntime.
+Nothing here unpickles: weights load with safetensors and the graph with onnxruntime. A folder
+is staged beside its target and appears there whole, with its compression.json written once.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from rayprune.errors import AlreadyExists, ArtifactError
+from rayprune.policy.info import PolicyInfo, read_info, write_info
+from rayprune.policy.spaces import EnvSpaces
 from rayprune.pruning import CompactMLP
 
 ARTIFACT_DIR = "compact_policy"
 ONNX_FILE = "policy.onnx"
 WEIGHTS_FILE = "policy.safetensors"
-INFO_FILE = "compression.json"
 INPUT_NAME = "obs"
 
-REQUIRED_INFO = (
-    "env", "method", "lambda", "sparsity_target", "reading", "scope", "seed", "obs_dim",
-    "action_space", "activation", "hidden_dense", "hidden_compact", "neurons_dense",
-    "neurons_compact", "weights_dense", "weights_compact", "flops_dense", "flops_compact",
-    "eval_return_mean", "eval_return_std", "eval_episodes",
-)  # fmt: skip
+
+class StagedPolicy:
+    """The graph and weights of `net` in a private folder beside `out_dir`, to be evaluated
+    before compression.json exists; publish(info) writes it and moves the folder into place.
+    Leaving the block without publishing removes everything."""
+
+    def __init__(self, net: CompactMLP, out_dir: Path, spaces: EnvSpaces) -> None:
+        self.net, self.out_dir, self.spaces = net, Path(out_dir), spaces
+        self.folder: Path | None = None
+
+    def __enter__(self) -> StagedPolicy:
+        refuse_existing(self.out_dir)
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(
+            tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", dir=self.out_dir.parent)
+        )
+        _write_onnx(self.net, self.folder / ONNX_FILE, self.spaces)
+        state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(self.folder / WEIGHTS_FILE))
+        return self
+
+    def publish(self, info: PolicyInfo) -> Path:
+        write_info(self.folder, info)
+        apply_umask(self.folder)
+        refuse_existing(self.out_dir)
+        os.replace(self.folder, self.out_dir)
+        self.folder = None
+        return self.out_dir
+
+    def __exit__(self, *exc: object) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class ArtifactError(ValueError):
-    """A compact_policy folder that is missing, incomplete or corrupt."""
-
-
-def output_name(action_space: dict[str, Any]) -> str:
-    return "action_logits" if action_space["type"] == "discrete" else "action_mean"
-
-
-def export_compact_policy(net: CompactMLP, out_dir: Path, info: dict[str, Any]) -> Path:
+def export_compact_policy(net: CompactMLP, out_dir: Path, info: PolicyInfo) -> Path:
     """Write the folder atomically: it appears whole under out_dir or not at all."""
-    missing = [key for key in REQUIRED_INFO if key not in info]
-    if missing:
-        raise ValueError(f"compression info lacks {missing}")
-    out_dir = Path(out_dir)
+    with StagedPolicy(net, out_dir, info.spaces) as staged:
+        return staged.publish(info)
+
+
+def refuse_existing(out_dir: Path) -> None:
     if out_dir.exists():
-        raise FileExistsError(f"{out_dir} exists; refusing to overwrite it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        _write_onnx(net, tmp / ONNX_FILE, info["obs_dim"], output_name(info["action_space"]))
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / WEIGHTS_FILE))
-        write_info(tmp, info)
-        apply_umask(tmp)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+        raise AlreadyExists(f"{out_dir} exists; refusing to overwrite it")
 
 
 def apply_umask(folder: Path) -> None:
@@ -73,16 +81,8 @@ def apply_umask(folder: Path) -> None:
         path.chmod(0o666 & ~umask)
 
 
-def write_info(policy_dir: Path, info: dict[str, Any]) -> None:
-    """Replace compression.json atomically."""
-    path = Path(policy_dir) / INFO_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def _write_onnx(net: CompactMLP, path: Path, obs_dim: int, output: str) -> None:
-    example = torch.zeros(2, obs_dim)
+def _write_onnx(net: CompactMLP, path: Path, spaces: EnvSpaces) -> None:
+    example = torch.zeros(2, spaces.obs_dim)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -90,7 +90,7 @@ def _write_onnx(net: CompactMLP, path: Path, obs_dim: int, output: str) -> None:
             (example,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[output],
+            output_names=[spaces.action_space.output_name],
             dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
             dynamo=True,
             external_data=False,
@@ -98,22 +98,7 @@ def _write_onnx(net: CompactMLP, path: Path, obs_dim: int, output: str) -> None:
         )
 
 
-def read_info(policy_dir: Path) -> dict[str, Any]:
-    """compression.json, checked for the keys every consumer relies on."""
-    path = Path(policy_dir) / INFO_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{policy_dir} is not a compact policy: {INFO_FILE} is missing")
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ArtifactError(f"{path} is corrupt: {err}") from None
-    missing = [key for key in REQUIRED_INFO if key not in info] if isinstance(info, dict) else ["*"]
-    if missing:
-        raise ArtifactError(f"{path} is incomplete: missing {missing}")
-    return info
-
-
-def load_compact_policy(policy_dir: Path) -> tuple[CompactMLP, dict[str, Any]]:
+def load_compact_policy(policy_dir: Path) -> tuple[CompactMLP, PolicyInfo]:
     """Rebuild the compact torch module from policy.safetensors and compression.json."""
     info = read_info(policy_dir)
     path = Path(policy_dir) / WEIGHTS_FILE
@@ -121,10 +106,9 @@ def load_compact_policy(policy_dir: Path) -> tuple[CompactMLP, dict[str, Any]]:
         state = load_file(str(path))
     except (SafetensorError, FileNotFoundError, OSError) as err:
         raise ArtifactError(f"cannot read {path}: {err}") from None
-    ranks = info.get("ranks")  # low-rank layers (L0); absent or all None: full rank
-    head = "head.weight" if not ranks or ranks[-1] is None else "head.up.weight"
-    out_dim = state[head].shape[0] if head in state else -1
-    net = CompactMLP(info["obs_dim"], info["hidden_compact"], out_dim, info["activation"], ranks)
+    net = CompactMLP(
+        info.obs_dim, info.hidden_compact, info.action_space.width, info.activation, info.ranks
+    )
     try:
         net.load_state_dict(state)
     except RuntimeError as err:

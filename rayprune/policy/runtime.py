@@ -4,55 +4,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE, ArtifactError, read_info
-from rayprune.policy.spaces import UnsupportedEnvError, describe_env, make_env
+from rayprune.errors import ArtifactError, UnsupportedEnvError
+from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE
+from rayprune.policy.info import read_info
+from rayprune.policy.spaces import EnvSpaces, env_spaces, make_env
 
 
 class OnnxPolicy:
-    """Deterministic actions: argmax of the logits, or the mean clipped to the action bounds."""
+    """Deterministic actions: argmax of the logits, or the mean clipped to the action bounds.
 
-    def __init__(self, policy_dir: Path) -> None:
-        self.info: dict[str, Any] = read_info(policy_dir)
+    `spaces` serves a staged folder, whose compression.json is not written yet; otherwise they
+    come from the folder's compression.json.
+    """
+
+    def __init__(self, policy_dir: Path, spaces: EnvSpaces | None = None) -> None:
+        self.spaces = spaces or read_info(policy_dir).spaces
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        graph = Path(policy_dir) / ONNX_FILE
         try:
             self.session = ort.InferenceSession(
-                str(Path(policy_dir) / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+                str(graph), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime raises its own untyped errors on bad graphs
-            raise ArtifactError(f"cannot load {Path(policy_dir) / ONNX_FILE}: {err}") from None
-        space = self.info["action_space"]
-        self.discrete = space["type"] == "discrete"
-        if not self.discrete:
-            self.low = np.asarray(space["low"], dtype=np.float32)
-            self.high = np.asarray(space["high"], dtype=np.float32)
+            raise ArtifactError(f"cannot load {graph}: {err}") from None
+        space = self.spaces.action_space
+        if not space.discrete:
+            self.low = np.asarray(space.low, dtype=np.float32)
+            self.high = np.asarray(space.high, dtype=np.float32)
 
     def outputs(self, obs: np.ndarray) -> np.ndarray:
-        batch = np.asarray(obs, dtype=np.float32).reshape(-1, self.info["obs_dim"])
+        batch = np.asarray(obs, dtype=np.float32).reshape(-1, self.spaces.obs_dim)
         return self.session.run(None, {INPUT_NAME: batch})[0]
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         out = self.outputs(obs)
-        return out.argmax(axis=-1) if self.discrete else np.clip(out, self.low, self.high)
+        if self.spaces.action_space.discrete:
+            return out.argmax(axis=-1)
+        return np.clip(out, self.low, self.high)
 
 
 @dataclass(frozen=True)
 class EvalResult:
+    """Episode returns; mean and std are NaN when there are none (a policy never evaluated)."""
+
     returns: list[float]
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.returns))
+        return float(np.mean(self.returns)) if self.returns else float("nan")
 
     @property
     def std(self) -> float:
-        return float(np.std(self.returns))
+        return float(np.std(self.returns)) if self.returns else float("nan")
 
 
 def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> EvalResult:
@@ -62,7 +71,7 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     env = make_env(env_id)
     returns = []
     try:
-        _check_fit(policy, env_id, *describe_env(env))
+        _check_fit(policy.spaces, env_id, env_spaces(env.observation_space, env.action_space))
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
             total, done = 0.0, False
@@ -77,11 +86,9 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     return EvalResult(returns)
 
 
-def _check_fit(policy: OnnxPolicy, env_id: str, obs_dim: int, action_space: dict[str, Any]) -> None:
-    trained = policy.info
-    if obs_dim != trained["obs_dim"] or action_space["type"] != trained["action_space"]["type"]:
+def _check_fit(trained: EnvSpaces, env_id: str, env: EnvSpaces) -> None:
+    if env.obs_dim != trained.obs_dim or env.action_space.type != trained.action_space.type:
         raise UnsupportedEnvError(
-            f"{env_id} (obs {obs_dim}, {action_space['type']} actions) does not fit a policy "
-            f"trained on {trained['env']} (obs {trained['obs_dim']}, "
-            f"{trained['action_space']['type']} actions)"
+            f"{env_id} (obs {env.obs_dim}, {env.action_space.type} actions) does not fit a "
+            f"policy trained with obs {trained.obs_dim} and {trained.action_space.type} actions"
         )

@@ -4,8 +4,11 @@ from rayprune.pruning.compaction import CompactMLP, LowRankLinear, compact
 from rayprune.pruning.distill import distillation_loss
 from rayprune.pruning.importance import dsp_penalty, layer_importances, neuron_importance
 from rayprune.pruning.lowrank import low_rank, rank_for_energy
-from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, MaskedMLP
+from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, Gates, MaskedMLP, check_activation
 from rayprune.pruning.metrics import (
+    ITERATION_METRICS,
+    ActorSize,
+    IterationMetrics,
     NetworkSize,
     dead_neurons,
     dense_size,
@@ -20,14 +23,30 @@ from rayprune.pruning.pruner import (
     deployable,
     prune,
     reached_target,
+    sparsity_unit,
     zero_pruned_weights,
 )
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
-from rayprune.pruning.selection import READINGS, SCOPES, select_masks, target_reached
+from rayprune.pruning.selection import (
+    READINGS,
+    SCOPES,
+    Reading,
+    Scope,
+    select_masks,
+    target_reached,
+)
 
 __all__ = [
     "ACTIVATIONS",
+    "ActorSize",
     "GATES",
+    "Gates",
+    "ITERATION_METRICS",
+    "IterationMetrics",
+    "Reading",
+    "Scope",
+    "check_activation",
+    "sparsity_unit",
     "LowRankLinear",
     "dead_neurons",
     "deployable",

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import torch
 
+from rayprune.errors import SpecError
 from rayprune.pruning.compaction import CompactMLP, LowRankLinear
+
+
+def check_energy(energy: float) -> float:
+    """The one check of the spectral energy the SVD keeps."""
+    if not 0.0 < energy <= 1.0:
+        raise SpecError(f"lowrank_energy must be in (0, 1], got {energy}", "lowrank_energy")
+    return energy
 
 
 def rank_for_energy(singular_values: torch.Tensor, energy: float) -> int:
     """The smallest k with sum_{j<k} s_j^2 >= energy * sum_j s_j^2 (at least 1)."""
-    if not 0.0 < energy <= 1.0:
-        raise ValueError(f"energy must be in (0, 1], got {energy}")
+    check_energy(energy)
     power = singular_values.double().pow(2)
     total = float(power.sum())
     if total == 0.0:

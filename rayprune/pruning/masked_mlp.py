@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rayprune.errors import SpecError
 from rayprune.pruning.gates import LOG_ALPHA_INIT, gates
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -19,13 +20,18 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
 }
 Gates = Literal["neuron", "weight"]
-GATES: tuple[str, ...] = ("neuron", "weight")
+GATES: tuple[Gates, ...] = get_args(Gates)
+
+
+def check_activation(name: str) -> str:
+    """The one check of an activation's name (the config calls it too)."""
+    if name not in ACTIVATIONS:
+        raise SpecError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return name
 
 
 def make_activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS[check_activation(name)]()
 
 
 class MaskedLinear(nn.Linear):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from rayprune import names
 from rayprune.pruning.compaction import CompactMLP, compact
 from rayprune.pruning.masked_mlp import MaskedMLP
 
@@ -37,9 +39,13 @@ class NetworkSize:
     weights: int
     flops: int
 
-    def sparsity(self, dense: NetworkSize) -> float:
+    def neuron_sparsity(self, dense: NetworkSize) -> float:
         """Fraction of hidden neurons removed relative to the dense network."""
         return 1.0 - self.neurons / dense.neurons
+
+    def weight_sparsity(self, dense: NetworkSize) -> float:
+        """Fraction of weights removed relative to the dense network."""
+        return 1.0 - self.weights / dense.weights
 
 
 def size_of_compact(net: CompactMLP) -> NetworkSize:
@@ -75,3 +81,69 @@ def dense_size_of(mlp: MaskedMLP) -> NetworkSize:
     """The masked actor's size before any pruning."""
     hidden = [layer.out_features for layer in mlp.hidden]
     return dense_size(mlp.hidden[0].in_features, hidden, mlp.head.out_features)
+
+
+@dataclass(frozen=True)
+class ActorSize:
+    """The masked actor measured once: its compact (full-rank) size against its dense size.
+    The learner's per-iteration metrics and compression.json both read this."""
+
+    compact: NetworkSize
+    dense: NetworkSize
+    neurons_dead: int
+
+    @classmethod
+    def of(cls, mlp: MaskedMLP) -> ActorSize:
+        size = size_of(mlp)
+        return cls(size, dense_size_of(mlp), dead_neurons(mlp, size))
+
+    @property
+    def neuron_sparsity(self) -> float:
+        return self.compact.neuron_sparsity(self.dense)
+
+    @property
+    def weight_sparsity(self) -> float:
+        return self.compact.weight_sparsity(self.dense)
+
+
+# The learner's metrics in every row, in IterationMetrics.values() order (the per-layer neuron
+# counts come on top).
+ITERATION_METRICS = (
+    names.NEURONS, names.WEIGHTS, names.FLOPS, names.NEURON_SPARSITY, names.WEIGHT_SPARSITY,
+    names.NEURONS_DEAD, names.SPARSITY_NOW, names.THRESHOLD, names.REGULARIZER,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IterationMetrics:
+    """What the learner reports after each training iteration, on either API stack. to_row()
+    and row_from() are the only mapping to metric names, so what the learner logs and what the
+    trainable reads cannot drift apart."""
+
+    step: int  # the training iteration; MLflow's step for the row, so not a metric there
+    size: ActorSize
+    sparsity_now: float  # p_t
+    threshold: float
+    regularizer: float
+
+    def values(self) -> tuple[float, ...]:
+        compact = self.size.compact
+        return (
+            compact.neurons, compact.weights, compact.flops, self.size.neuron_sparsity,
+            self.size.weight_sparsity, self.size.neurons_dead, self.sparsity_now,
+            self.threshold, self.regularizer,
+        )  # fmt: skip
+
+    def to_row(self) -> dict[str, float]:
+        layers = self.size.compact.neurons_per_layer
+        return {
+            **dict(zip(ITERATION_METRICS, self.values(), strict=True)),
+            **{names.layer_neurons(i): n for i, n in enumerate(layers)},
+            names.PRUNE_STEP: self.step,
+        }
+
+    @staticmethod
+    def row_from(logged: dict[str, Any]) -> dict[str, float]:
+        """The metrics of to_row() out of a larger mapping (RLlib's learner results)."""
+        layers = [k for k in logged if k.startswith(names.LAYER_NEURONS_PREFIX)]
+        return {key: float(logged[key]) for key in (*ITERATION_METRICS, *layers)}

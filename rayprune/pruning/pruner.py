@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 import torch
 
+from rayprune.errors import SpecError
 from rayprune.pruning.compaction import CompactMLP, compact
 from rayprune.pruning.importance import (
     dsp_penalty,
@@ -22,16 +23,15 @@ from rayprune.pruning.importance import (
     ssl_penalty,
     weight_magnitudes,
 )
-from rayprune.pruning.lowrank import low_rank
+from rayprune.pruning.lowrank import check_energy, low_rank
 from rayprune.pruning.masked_mlp import MaskedMLP
 from rayprune.pruning.metrics import size_of
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
 from rayprune.pruning.selection import (
-    READINGS,
-    SCOPES,
     Reading,
     Scope,
     below_threshold,
+    check_choices,
     select_masks,
     select_weight_masks,
     target_reached,
@@ -78,12 +78,24 @@ METHODS: dict[str, Method] = {
 }
 
 
+def sparsity_unit(method: str, gates: str | None) -> Literal["neurons", "weights"]:
+    """What `method`'s sparsity target counts on an actor built with `gates` (L0's)."""
+    unit = METHODS[method].unit
+    if unit == "gates":
+        return "weights" if gates == "weight" else "neurons"
+    return unit
+
+
 @dataclass(frozen=True)
 class PruningSpec:
-    """Everything the training loop needs to prune one actor."""
+    """Everything the training loop needs to prune one actor, validated once, here.
+
+    `lam` is the regularizer's coefficient (the paper's lambda; `lambda` in the YAML). It
+    crosses to RLlib's Learner as to_dict()'s plain types and comes back with from_dict().
+    """
 
     method: str
-    lambda_: float = 0.0
+    lam: float = 0.0
     schedule: PruningSchedule | None = None
     reading: Reading = "rank"
     scope: Scope = "layer"
@@ -96,31 +108,45 @@ class PruningSpec:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {sorted(METHODS)}")
-        if self.lambda_ < 0:
-            raise ValueError(f"lambda must be >= 0, got {self.lambda_}")
-        if self.reading not in READINGS or self.scope not in SCOPES:
-            raise ValueError(f"unknown reading/scope {self.reading!r}/{self.scope!r}")
+            raise SpecError(
+                f"unknown method {self.method!r}; choose one of {sorted(METHODS)}", "method"
+            )
+        if not self.lam >= 0:  # also refuses NaN
+            raise SpecError(f"lambda must be >= 0, got {self.lam}", "lam")
+        check_choices(self.reading, self.scope)
         if self.min_neurons < 1:
-            raise ValueError(f"min_neurons must be >= 1, got {self.min_neurons}")
-        if self.weight_threshold < 0 or self.distill_coeff < 0:
-            raise ValueError("weight_threshold and distill_coeff must be >= 0")
-        if not 0.0 < self.lowrank_energy <= 1.0:
-            raise ValueError(f"lowrank_energy must be in (0, 1], got {self.lowrank_energy}")
+            raise SpecError(f"min_neurons must be >= 1, got {self.min_neurons}", "min_neurons")
+        for name in ("weight_threshold", "distill_coeff"):
+            if not getattr(self, name) >= 0:
+                raise SpecError(f"{name} must be >= 0, got {getattr(self, name)}", name)
+        check_energy(self.lowrank_energy)
         method = METHODS[self.method]
         if method.importance is not None and self.schedule is None:
-            raise ValueError(f"method {self.method!r} prunes and needs a schedule")
+            raise SpecError(f"method {self.method!r} prunes and needs a schedule", "schedule")
         object.__setattr__(self, "_method", method)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, so Ray can ship the spec to a Learner or a rollout worker."""
+        raw = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        raw["schedule"] = asdict(self.schedule) if self.schedule else None
+        return raw
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PruningSpec:
+        schedule = raw.get("schedule")
+        return cls(**{**raw, "schedule": PruningSchedule(**schedule) if schedule else None})
 
     @property
     def prunes(self) -> bool:
         return self._method.importance is not None
 
+    @property
+    def sparsity_target(self) -> float:
+        return self.schedule.sparsity_target if self.schedule else 0.0
+
     def unit(self, mlp: MaskedMLP) -> Literal["neurons", "weights"]:
         """What this method's sparsity target counts on this actor."""
-        if self._method.unit == "gates":
-            return "weights" if mlp.gates == "weight" else "neurons"
-        return self._method.unit
+        return sparsity_unit(self.method, mlp.gates)
 
     @property
     def lowrank(self) -> bool:
@@ -128,15 +154,15 @@ class PruningSpec:
 
     def regularizer(self, mlp: MaskedMLP) -> torch.Tensor | None:
         """lambda times the method's penalty (Eq. 13 for DSP), or None when there is none."""
-        if self._method.penalty is None or self.lambda_ == 0.0:
+        if self._method.penalty is None or self.lam == 0.0:
             return None
-        return self.lambda_ * self._method.penalty(mlp)
+        return self.lam * self._method.penalty(mlp)
 
 
 def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
     """Whether the actor holds the method's sparsity target, counted in its unit (neurons left
     after compaction, or unmasked weights) over the layers the method prunes."""
-    target = spec.schedule.sparsity_target if spec.schedule else 0.0
+    target = spec.sparsity_target
     if spec.unit(mlp) == "weights":
         kept = [int(m.sum()) for m in mlp.weight_masks]
         dense = [m.numel() for m in mlp.weight_masks]
@@ -155,7 +181,7 @@ def deployable(mlp: MaskedMLP, spec: PruningSpec) -> CompactMLP:
 
 @dataclass(frozen=True)
 class PruneReport:
-    sparsity_target_now: float
+    sparsity_now: float  # the schedule's p_t (Eq. 17)
     threshold: float
 
 

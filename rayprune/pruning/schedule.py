@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rayprune.errors import SpecError
+
 
 @dataclass(frozen=True)
 class PruningSchedule:
@@ -19,17 +21,24 @@ class PruningSchedule:
     initial_sparsity: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.initial_sparsity <= self.sparsity_target < 1.0:
-            raise ValueError(
-                "need 0 <= initial_sparsity <= sparsity_target < 1, got "
-                f"{self.initial_sparsity} and {self.sparsity_target}"
+        if not 0.0 <= self.sparsity_target < 1.0:
+            raise SpecError(
+                f"sparsity_target must be in [0, 1), got {self.sparsity_target}", "sparsity_target"
             )
-        if not 0 <= self.start_iter < self.end_iter:
-            raise ValueError(
-                f"need 0 <= start_iter < end_iter, got {self.start_iter}, {self.end_iter}"
+        if not 0.0 <= self.initial_sparsity <= self.sparsity_target:
+            raise SpecError(
+                f"initial_sparsity ({self.initial_sparsity}) must be in [0, sparsity_target "
+                f"({self.sparsity_target})]",
+                "initial_sparsity",
+            )
+        if self.start_iter < 0:
+            raise SpecError(f"start_iter must be >= 0, got {self.start_iter}", "start_iter")
+        if self.end_iter <= self.start_iter:
+            raise SpecError(
+                f"end_iter ({self.end_iter}) must be > start_iter ({self.start_iter})", "end_iter"
             )
         if self.frequency < 1:
-            raise ValueError(f"frequency must be >= 1, got {self.frequency}")
+            raise SpecError(f"frequency must be >= 1, got {self.frequency}", "frequency")
 
 
 def target_sparsity(schedule: PruningSchedule, step: int) -> float:

@@ -11,14 +11,24 @@ masks are monotone: a masked neuron never returns.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
+from rayprune.errors import SpecError
+
 Reading = Literal["rank", "mass"]
 Scope = Literal["layer", "global"]
-READINGS: tuple[str, ...] = ("rank", "mass")
-SCOPES: tuple[str, ...] = ("layer", "global")
+READINGS: tuple[Reading, ...] = get_args(Reading)
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+
+
+def check_choices(reading: str, scope: str) -> None:
+    """The one check of a reading and a scope (PruningSpec's, and direct callers')."""
+    if reading not in READINGS:
+        raise SpecError(f"unknown reading {reading!r}; choose one of {READINGS}")
+    if scope not in SCOPES:
+        raise SpecError(f"unknown scope {scope!r}; choose one of {SCOPES}")
 
 
 def select_masks(
@@ -30,8 +40,7 @@ def select_masks(
     min_neurons: int = 1,
 ) -> list[torch.Tensor]:
     """New masks (same shapes) for target sparsity p_t; inputs are not modified."""
-    if reading not in READINGS or scope not in SCOPES:
-        raise ValueError(f"unknown reading/scope {reading!r}/{scope!r}")
+    check_choices(reading, scope)
     if scope == "layer":
         return [
             _select_group([omega], [mask], sparsity, reading, min_neurons)[0]
@@ -101,8 +110,7 @@ def select_weight_masks(
     """Unstructured rank reading: mask the lowest-scoring weights until a fraction p_t of the
     weights in scope is masked (each layer alone, or all layers together). Monotone, and a
     layer keeps at least `min_kept` weights."""
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}")
+    check_choices("rank", scope)
     if scope == "layer":
         return [_select_weights(s, m, sparsity, min_kept) for s, m in zip(scores, masks)]
     flat = _select_weights(

@@ -10,13 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rayprune.report.data import DENSE, CellKey, History, Trial
+from rayprune import names
+from rayprune.report.data import CellKey, History, Trial
 from rayprune.report.paper import method_order
-from rayprune.sweep.pareto import DOWN, UP, pareto_front
-
-RETURN = UP  # eval_return_mean: the exported ONNX policy's deterministic return
-# The shipped (compact) policy's size, logged with the final eval.
-SIZE_KEYS = ("neurons_compact", "weights_compact", "flops_compact", "compression_ratio")
+from rayprune.store.pareto import Outcome, pareto_front
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
@@ -44,12 +41,12 @@ class Cell:
         return self.key[1]
 
     @property
-    def sparsity(self) -> float:
+    def sparsity_target(self) -> float:
         return self.key[2]
 
     @property
     def dense(self) -> bool:
-        return self.method == DENSE
+        return self.method == names.DENSE_METHOD
 
     @property
     def seeds(self) -> int:
@@ -58,7 +55,7 @@ class Cell:
     @property
     def reached(self) -> int:
         """How many seeds reached their sparsity target."""
-        return sum(t.metric("target_reached") == 1.0 for t in self.trials)
+        return sum(t.metric(names.TARGET_REACHED) == 1.0 for t in self.trials)
 
     def stat(self, key: str) -> tuple[float, float]:
         return mean_std(t.metric(key) for t in self.trials)
@@ -68,16 +65,16 @@ class Cell:
 
     def summary(self) -> dict[str, Any]:
         """One row of the report's report.json / report.csv."""
-        ret, std = self.stat(RETURN)
+        ret, std = self.stat(names.EVAL_RETURN_MEAN)
         return {
-            "method": self.method,
-            "lambda": self.lam,
-            "sparsity_target": self.sparsity,
+            names.METHOD: self.method,
+            names.LAMBDA: self.lam,
+            names.SPARSITY_TARGET: self.sparsity_target,
             "seeds": self.seeds,
-            "eval_return_mean": ret,
-            "eval_return_std": std,
-            "target_reached": self.reached,
-            **{key: self.mean(key) for key in SIZE_KEYS},
+            names.EVAL_RETURN_MEAN: ret,
+            names.EVAL_RETURN_STD: std,
+            names.TARGET_REACHED: self.reached,
+            **{key: self.mean(key) for key in names.FINAL_SIZE_METRICS},
         }
 
 
@@ -93,14 +90,14 @@ def cells(trials: Iterable[Trial]) -> list[Cell]:
 
 def score(cell: Cell) -> tuple[float, float]:
     """Higher mean eval return first; ties go to fewer weights."""
-    return (cell.mean(RETURN), -cell.mean("weights_compact"))
+    return (cell.mean(names.EVAL_RETURN_MEAN), -cell.mean(names.WEIGHTS_COMPACT))
 
 
 def best_lambda(all_cells: Sequence[Cell]) -> list[Cell]:
     """Per (method, sparsity_target), the lambda cell with the best score, in input order."""
     best: dict[tuple[str, float], Cell] = {}
     for cell in all_cells:
-        slot = (cell.method, cell.sparsity)
+        slot = (cell.method, cell.sparsity_target)
         if slot not in best or score(cell) > score(best[slot]):
             best[slot] = cell
     chosen = {c.key for c in best.values()}
@@ -112,9 +109,9 @@ def best_trial(trials: Iterable[Trial]) -> Trial | None:
     return max(
         trials,
         key=lambda t: (
-            t.metric("target_reached") == 1.0,
-            t.metric(RETURN),
-            -t.metric("weights_compact"),
+            t.metric(names.TARGET_REACHED) == 1.0,
+            t.metric(names.EVAL_RETURN_MEAN),
+            -t.metric(names.WEIGHTS_COMPACT),
         ),
         default=None,
     )
@@ -160,19 +157,13 @@ def carry_forward(history: History) -> History:
     return out
 
 
-def front(trials: Iterable[Trial]) -> list[dict[str, Any]]:
+def front(trials: Iterable[Trial]) -> list[Outcome]:
     """The sweep's Pareto front (eval return up, compact weights down), as the sweep logs it."""
     return pareto_front(
         [
-            {
-                "trial": t.name,
-                "method": t.method,
-                "lambda": t.lam,
-                "sparsity_target": t.sparsity,
-                "seed": t.seed,
-                UP: t.metric(UP),
-                DOWN: t.metric(DOWN),
-            }
+            Outcome(
+                t.name, t.point, t.metric(names.EVAL_RETURN_MEAN), t.metric(names.WEIGHTS_COMPACT)
+            )
             for t in trials
         ]
     )

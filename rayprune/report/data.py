@@ -1,4 +1,5 @@
-"""A sweep's MLflow runs as plain data: its finished trials, their curves, their policies."""
+"""A sweep's MLflow runs as plain data: its finished trials, their curves, their policies, and
+the readers that fill them from the store (load.py calls them, once per report)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,20 @@ from typing import Any
 import numpy as np
 from mlflow.tracking import MlflowClient
 
+from rayprune import names
+from rayprune.errors import NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, load_compact_policy
 from rayprune.pruning import CompactMLP, LowRankLinear
-from rayprune.sweep.best import NoEligibleRun
-from rayprune.sweep.tracking import trial_runs
+from rayprune.store.point import TrialPoint
+from rayprune.store.tracking import trial_runs
 
-DENSE = "ppo"  # the dense baseline: no penalty, nothing pruned, so one cell per sweep
 # What varies between a sweep's trials; every other param is the sweep's setting (env, budget,
 # PPO, network, schedule), and sweeps with equal settings are one experiment run in parts.
-POINT_KEYS = frozenset({"name", "method", "lambda", "sparsity_target", "seed"})
+POINT_KEYS = frozenset({"name", *names.POINT_PARAMS})
 CellKey = tuple[str, float, float]  # method, lambda, sparsity_target
 # step -> value of one metric of one run (MLflow's step is the training iteration)
 History = dict[int, float]
-LAYER_KEY = re.compile(r"^neurons_l(\d+)$")  # neurons kept in hidden layer i, per iteration
+LAYER_KEY = re.compile(rf"^{names.LAYER_NEURONS_PREFIX}(\d+)$")  # neurons kept in hidden layer i
 # A local SQLite store answers in milliseconds; a remote server pays a round trip per call.
 HISTORY_THREADS = 4
 
@@ -38,15 +40,28 @@ class Trial:
 
     run_id: str
     name: str
-    method: str
-    lam: float
-    sparsity: float
-    seed: int
+    point: TrialPoint
     metrics: dict[str, float] = field(hash=False)
 
     @property
+    def method(self) -> str:
+        return self.point.method
+
+    @property
+    def lam(self) -> float:
+        return self.point.lam
+
+    @property
+    def sparsity_target(self) -> float:
+        return self.point.sparsity_target
+
+    @property
+    def seed(self) -> int:
+        return self.point.seed
+
+    @property
     def cell(self) -> CellKey:
-        return (self.method, self.lam, self.sparsity)
+        return (self.method, self.lam, self.sparsity_target)
 
     def metric(self, key: str) -> float:
         return self.metrics.get(key, math.nan)
@@ -68,28 +83,24 @@ class Sweep:
 
 
 def trial_of(run: Any) -> Trial:
-    p = run.data.params
     return Trial(
         run_id=run.info.run_id,
         name=run.info.run_name,
-        method=p["method"],
-        lam=float(p["lambda"]),
-        sparsity=float(p["sparsity_target"]),
-        seed=int(p["seed"]),
+        point=TrialPoint.from_params(run.data.params),
         metrics=dict(run.data.metrics),
     )
 
 
 def load_sweep(client: MlflowClient, name: str) -> Sweep:
     """The sweep's FINISHED trial runs that have a final eval (trials stopped early have none)."""
-    runs = [r for r in trial_runs(client, name) if "eval_return_mean" in r.data.metrics]
+    runs = [r for r in trial_runs(client, name) if names.EVAL_RETURN_MEAN in r.data.metrics]
     if not runs:
         raise NoEligibleRun(f"sweep {name!r} has no finished trial with a final eval yet")
     params = runs[0].data.params
     return Sweep(
         name=name,
-        env=params["env"],
-        search=params.get("search.kind", "grid"),
+        env=params[names.ENV],
+        search=params.get(names.SEARCH_KIND, "grid"),
         trials=tuple(trial_of(r) for r in runs),
         settings=frozenset((k, v) for k, v in params.items() if k not in POINT_KEYS),
     )
@@ -149,7 +160,7 @@ def load_policy_weights(client: MlflowClient, run_id: str) -> PolicyWeights:
         folder = client.download_artifacts(run_id, ARTIFACT_DIR, tmp)
         net, info = load_compact_policy(Path(folder))
     matrices = layer_matrices(net)
-    sizes = [info["obs_dim"], *info["hidden_dense"], matrices[-1].shape[0]]
+    sizes = [info.obs_dim, *info.hidden_dense, matrices[-1].shape[0]]
     return PolicyWeights(
         matrices=[np.abs(w) for w in matrices],
         dense_shapes=list(zip(sizes[1:], sizes[:-1])),

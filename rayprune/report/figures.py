@@ -14,10 +14,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
-from rayprune.report.aggregate import RETURN, Band, Cell
+from rayprune import names
+from rayprune.report.aggregate import Band, Cell
 from rayprune.report.data import CellKey, PolicyWeights, Trial
 from rayprune.report.paper import METHOD_LABELS, label, lambda_text, method_order
-from rayprune.sweep.pareto import DOWN, UP
+from rayprune.store.pareto import Outcome
 
 DPI = 100
 PANEL = (3.6, 2.8)  # inches per subplot
@@ -65,28 +66,32 @@ def sensitivity(title: str, all_cells: Sequence[Cell], path: Path) -> Path | Non
     if not pruned:
         return None
     methods = list(dict.fromkeys(c.method for c in pruned))
-    means = [c.mean(RETURN) for c in all_cells]
+    means = [c.mean(names.EVAL_RETURN_MEAN) for c in all_cells]
     vmin, vmax = min(means), max(means)
     dense = [
-        f"; dense PPO {c.mean(RETURN):.1f} ± {c.stat(RETURN)[1]:.1f}" for c in all_cells if c.dense
+        f"; dense PPO {c.mean(names.EVAL_RETURN_MEAN):.1f} ± {c.stat(names.EVAL_RETURN_MEAN)[1]:.1f}"
+        for c in all_cells
+        if c.dense
     ]
     fig, axes = grid(len(methods), title + "".join(dense))
     image = None
     for ax, method in zip(axes, methods):
         mine = [c for c in pruned if c.method == method]
         lams = sorted({c.lam for c in mine})
-        targets = sorted({c.sparsity for c in mine})
+        targets = sorted({c.sparsity_target for c in mine})
         values = np.full((len(targets), len(lams)), np.nan)
         for c in mine:
-            values[targets.index(c.sparsity), lams.index(c.lam)] = c.mean(RETURN)
+            values[targets.index(c.sparsity_target), lams.index(c.lam)] = c.mean(
+                names.EVAL_RETURN_MEAN
+            )
         image = ax.imshow(
             np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto"
         )
         for c in mine:
-            mean, std = c.stat(RETURN)
+            mean, std = c.stat(names.EVAL_RETURN_MEAN)
             ax.text(
                 lams.index(c.lam),
-                targets.index(c.sparsity),
+                targets.index(c.sparsity_target),
                 f"{mean:.1f}\n±{std:.1f}",
                 ha="center",
                 va="center",
@@ -131,7 +136,7 @@ def learning_curves(
                 bands[cell.key],
                 color=color(method),
                 alpha=float(alpha),
-                label=f"sparsity {cell.sparsity:g}{lambda_phrase(cell.lam)}",
+                label=f"sparsity {cell.sparsity_target:g}{lambda_phrase(cell.lam)}",
             )
         ax.set_title(label(method))
         ax.set_xlabel("env steps")
@@ -157,7 +162,7 @@ def neurons(
     if not pruned:
         return None
     panels = [
-        max((c for c in pruned if c.method == m), key=lambda c: c.sparsity)
+        max((c for c in pruned if c.method == m), key=lambda c: c.sparsity_target)
         for m in dict.fromkeys(c.method for c in pruned)
     ]
     fig, axes = grid(len(panels), title)
@@ -180,7 +185,9 @@ def neurons(
         twin.plot(target.x, target.mean, color="black", linestyle=":", label="target p_t")
         twin.set_ylim(0, 1)
         twin.set_ylabel("target sparsity p_t")
-        ax.set_title(f"{label(cell.method)} (target {cell.sparsity:g}{lambda_phrase(cell.lam)})")
+        ax.set_title(
+            f"{label(cell.method)} (target {cell.sparsity_target:g}{lambda_phrase(cell.lam)})"
+        )
     handles, names = axes[0].get_legend_handles_labels()
     twin_handles, twin_names = twin.get_legend_handles_labels()
     fig.legend(
@@ -245,9 +252,7 @@ def weight_heatmaps(
     return save(fig, path)
 
 
-def pareto(
-    title: str, trials: Sequence[Trial], front_rows: Sequence[dict[str, Any]], path: Path
-) -> Path:
+def pareto(title: str, trials: Sequence[Trial], front_rows: Sequence[Outcome], path: Path) -> Path:
     """Every finished trial's eval return against its compact weights, by method, and the
     Pareto front (return up, weights down) as a staircase."""
     fig = Figure(figsize=(7, 4.5), layout="constrained")
@@ -255,16 +260,16 @@ def pareto(
     for method in sorted({t.method for t in trials}, key=method_order):
         mine = [t for t in trials if t.method == method]
         ax.scatter(
-            [t.metric(DOWN) for t in mine],
-            [t.metric(UP) for t in mine],
+            [t.metric(names.WEIGHTS_COMPACT) for t in mine],
+            [t.metric(names.EVAL_RETURN_MEAN) for t in mine],
             color=color(method),
             label=METHOD_LABELS.get(method, method),
             alpha=0.7,
             s=25,
         )
     ax.step(
-        [r[DOWN] for r in front_rows],
-        [r[UP] for r in front_rows],
+        [r.weights_compact for r in front_rows],
+        [r.eval_return_mean for r in front_rows],
         where="post",
         color="black",
         marker="o",

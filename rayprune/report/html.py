@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from rayprune.report.aggregate import RETURN, Cell
+from rayprune import names
+from rayprune.report.aggregate import Cell
 from rayprune.report.data import Sweep
 from rayprune.report.paper import PAPER_SPARSITY, label, lambda_text, paper_return
+from rayprune.store.pareto import Outcome
 
 GENERATOR = "rayprune report"  # <meta name="generator">: how a previous report is recognised
 STYLE = """
@@ -83,12 +85,12 @@ def sensitivity_table(sweep: Sweep, all_cells: Sequence[Cell]) -> str:
         [
             label(c.method),
             lambda_text(c.lam),
-            f"{c.sparsity:g}",
+            f"{c.sparsity_target:g}",
             str(c.seeds),
-            plus_minus(*c.stat(RETURN)),
+            plus_minus(*c.stat(names.EVAL_RETURN_MEAN)),
             f"{c.reached}/{c.seeds}",
-            number(c.mean("neurons_compact")),
-            number(c.mean("weights_compact"), 0),
+            number(c.mean(names.NEURONS_COMPACT)),
+            number(c.mean(names.WEIGHTS_COMPACT), 0),
         ]
         for c in all_cells
     ]
@@ -107,15 +109,15 @@ def comparison_table(chosen: Sequence[tuple[Sweep, Cell]]) -> str:
             sweep.env,
             sweep.name,
             label(c.method),
-            f"{c.sparsity:g}",
+            f"{c.sparsity_target:g}",
             lambda_text(c.lam),
             str(c.seeds),
-            plus_minus(*c.stat(RETURN)),
-            number(c.mean("neurons_compact")),
-            number(c.mean("weights_compact"), 0),
-            number(c.mean("flops_compact"), 0),
-            percent(c.mean("compression_ratio")),
-            paper_return(c.method, sweep.env, c.sparsity, c.dense) or "-",
+            plus_minus(*c.stat(names.EVAL_RETURN_MEAN)),
+            number(c.mean(names.NEURONS_COMPACT)),
+            number(c.mean(names.WEIGHTS_COMPACT), 0),
+            number(c.mean(names.FLOPS_COMPACT), 0),
+            percent(c.mean(names.COMPRESSION_RATIO)),
+            paper_return(c.method, sweep.env, c.sparsity_target, c.dense) or "-",
         ]
         for sweep, c in chosen
     ]
@@ -127,16 +129,16 @@ def comparison_table(chosen: Sequence[tuple[Sweep, Cell]]) -> str:
     return table("comparison", "comparison", headers, rows, text_columns=3)
 
 
-def pareto_table(sweep: Sweep, front_rows: Sequence[dict]) -> str:
+def pareto_table(sweep: Sweep, front_rows: Sequence[Outcome]) -> str:
     rows = [
         [
-            r["trial"],
-            label(r["method"]),
-            lambda_text(r["lambda"]),
-            f"{r['sparsity_target']:g}",
-            str(r["seed"]),
-            number(r[RETURN]),
-            number(r["weights_compact"], 0),
+            r.trial,
+            label(r.point.method),
+            lambda_text(r.point.lam),
+            f"{r.point.sparsity_target:g}",
+            str(r.point.seed),
+            number(r.eval_return_mean),
+            number(r.weights_compact, 0),
         ]
         for r in front_rows
     ]

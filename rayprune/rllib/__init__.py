@@ -1,28 +1,29 @@
-"""RLlib glue: the masked PPO model and pruning hook on either API stack, PPOConfig builder."""
+"""RLlib glue: the masked PPO model and pruning hook on either API stack, PPOConfig builder.
 
-from rayprune.rllib.algo import (
-    actor_of,
-    build_ppo_config,
-    learner_module,
-    pruning_metrics,
-    restore_algorithm,
-    sampler_module,
-)
-from rayprune.rllib.learner import PruningPPOLearner, spec_from_dict
-from rayprune.rllib.module import MaskedPPOModule
-from rayprune.rllib.old_stack import MaskedPPOModelV2, OldStackPPO, PruningPPOTorchPolicy
+Names load on first use (PEP 562): the config needs ActorCriticSpec without importing RLlib.
+"""
 
-__all__ = [
-    "MaskedPPOModelV2",
-    "MaskedPPOModule",
-    "OldStackPPO",
-    "PruningPPOLearner",
-    "PruningPPOTorchPolicy",
-    "actor_of",
-    "build_ppo_config",
-    "learner_module",
-    "pruning_metrics",
-    "restore_algorithm",
-    "sampler_module",
-    "spec_from_dict",
-]
+from importlib import import_module
+
+_HOMES = {
+    "actor_of": "algo",
+    "build_ppo_config": "algo",
+    "learner_module": "algo",
+    "pruning_metrics": "algo",
+    "restore_algorithm": "algo",
+    "sampler_module": "algo",
+    "PruningPPOLearner": "learner",
+    "MaskedActorCritic": "module",
+    "MaskedPPOModule": "module",
+    "ActorCriticSpec": "network",
+    "MaskedPPOModelV2": "old_stack",
+    "OldStackPPO": "old_stack",
+    "PruningPPOTorchPolicy": "old_stack",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -10,12 +10,13 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rayprune.pruning import MaskedMLP
+from rayprune.pruning import IterationMetrics, MaskedMLP, PruningSpec
+from rayprune.rllib.compat import local_learner
 from rayprune.rllib.learner import CONFIG_KEY, PruningPPOLearner
-from rayprune.rllib.module import MaskedPPOModule
+from rayprune.rllib.module import ActorCriticSpec, MaskedPPOModule
 from rayprune.rllib.old_stack import METRICS_KEY, MODEL_NAME, OldStackPPO, register
 
-# rayprune's names for PPO settings that RLlib spells differently; `lambda` is the regularizer's.
+# rayprune's names for PPO settings that RLlib spells differently (RLlib's `lambda_` is GAE's).
 PPO_RENAMES = {"gae_lambda": "lambda_", "train_batch_size": "train_batch_size_per_learner"}
 # The old stack has no learners, so no per-learner batch size.
 OLD_PPO_RENAMES = {"gae_lambda": "lambda_"}
@@ -26,13 +27,14 @@ def build_ppo_config(
     env: str,
     seed: int,
     ppo: dict[str, Any],
-    model: dict[str, Any],
-    pruning: dict[str, Any],
+    network: ActorCriticSpec,
+    pruning: PruningSpec,
     num_envs_per_env_runner: int = 1,
     api_stack: Literal["new", "old"] = "new",
     num_env_runners: int = 0,
 ) -> PPOConfig:
-    """By default sampling and learning run in the trial's own process: one CPU per trial."""
+    """`ppo`: PPO's training settings under rayprune's names (PPO_RENAMES). By default sampling
+    and learning run in the trial's own process: one CPU per trial."""
     if api_stack == "old":
         register(env)
         training = {OLD_PPO_RENAMES.get(key, key): value for key, value in ppo.items()}
@@ -42,7 +44,7 @@ def build_ppo_config(
             .training(
                 model={
                     "custom_model": MODEL_NAME,
-                    "custom_model_config": {**model, "pruning": pruning},
+                    "custom_model_config": {**network.to_dict(), "pruning": pruning.to_dict()},
                 },
                 **training,
             )
@@ -54,10 +56,12 @@ def build_ppo_config(
             .learners(
                 num_learners=0,
                 learner_class=PruningPPOLearner,
-                learner_config_dict={CONFIG_KEY: pruning},
+                learner_config_dict={CONFIG_KEY: pruning.to_dict()},
             )
             .rl_module(
-                rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config=model)
+                rl_module_spec=RLModuleSpec(
+                    module_class=MaskedPPOModule, model_config=network.to_dict()
+                )
             )
             .training(**training)
         )
@@ -79,8 +83,9 @@ def is_old_stack(algo: Algorithm) -> bool:
 def restore_algorithm(algo: Algorithm, path: Path) -> None:
     """Restore, and make sure every EnvRunner samples with the restored weights and masks.
 
-    New stack: a sync can be dropped right after a restore (FACTS.md), leaving samplers on fresh
-    weights until the next iteration, so push the learner's weights again and wait. Old stack:
+    New stack: a remote EnvRunner kept its fresh weights after a restore in 4 of 7 tries (a sync
+    request dropped while another was in flight; tests/integration/test_rllib.py), so push the
+    learner's weights again and wait. Old stack:
     the restore itself sets the state on every rollout worker and waits.
     """
     algo.restore_from_path(str(path))
@@ -99,11 +104,14 @@ def actor_of(algo: Algorithm) -> MaskedMLP:
     return learner_module(algo).actor
 
 
-def pruning_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """The default policy's learner metrics of a train() result, on either stack."""
+def pruning_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The default policy's pruning metrics (IterationMetrics.to_row()) of a train() result,
+    on either stack."""
     if "learners" in result:
-        return result["learners"]["default_policy"]
-    return result["info"]["learner"]["default_policy"][METRICS_KEY]
+        logged = result["learners"]["default_policy"]
+    else:
+        logged = result["info"]["learner"]["default_policy"][METRICS_KEY]
+    return IterationMetrics.row_from(logged)
 
 
 def sampler_module(algo: Algorithm) -> MaskedPPOModule:
@@ -112,4 +120,4 @@ def sampler_module(algo: Algorithm) -> MaskedPPOModule:
 
 
 def learner_module(algo: Algorithm) -> MaskedPPOModule:
-    return algo.learner_group._learner.module["default_policy"].unwrapped()
+    return local_learner(algo).module["default_policy"].unwrapped()

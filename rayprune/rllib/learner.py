@@ -5,20 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from ray.rllib.algorithms.ppo.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import Learner
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.typing import ModuleID, TensorType
 
-from rayprune.pruning import PruningSchedule, PruningSpec, distillation_loss
+from rayprune.pruning import PruningSpec, distillation_loss
 from rayprune.rllib.iteration import prune_and_measure
 from rayprune.rllib.module import MaskedPPOModule
 
-CONFIG_KEY = "rayprune"
-
-
-def spec_from_dict(raw: dict[str, Any]) -> PruningSpec:
-    """The learner_config_dict form of a PruningSpec (plain types, so Ray can ship it)."""
-    schedule = raw.get("schedule")
-    return PruningSpec(**{**raw, "schedule": PruningSchedule(**schedule) if schedule else None})
+CONFIG_KEY = "rayprune"  # learner_config_dict[CONFIG_KEY] = PruningSpec.to_dict()
 
 
 def distill_from(spec: PruningSpec) -> int | None:
@@ -37,12 +35,21 @@ class PruningPPOLearner(PPOTorchLearner):
     the EnvRunners, so samplers use the new masks in the same iteration.
     """
 
+    @override(Learner)
     def build(self) -> None:
         super().build()
-        self.pruning = spec_from_dict(self.config.learner_config_dict[CONFIG_KEY])
+        self.pruning = PruningSpec.from_dict(self.config.learner_config_dict[CONFIG_KEY])
         self.distill_from = distill_from(self.pruning)
 
-    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out) -> torch.Tensor:
+    @override(PPOTorchLearner)
+    def compute_loss_for_module(
+        self,
+        *,
+        module_id: ModuleID,
+        config: PPOConfig,
+        batch: dict[str, Any],
+        fwd_out: dict[str, TensorType],
+    ) -> TensorType:
         loss = super().compute_loss_for_module(
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
         )
@@ -54,12 +61,15 @@ class PruningPPOLearner(PPOTorchLearner):
             loss = loss + self.pruning.distill_coeff * self._distillation(module, batch, fwd_out)
         return loss
 
-    def _distillation(self, module: MaskedPPOModule, batch, fwd_out) -> torch.Tensor:
+    def _distillation(
+        self, module: MaskedPPOModule, batch: dict[str, Any], fwd_out: dict[str, TensorType]
+    ) -> torch.Tensor:
         student = fwd_out[Columns.ACTION_DIST_INPUTS][..., : module.actor.head.out_features]
         with torch.no_grad():
             teacher = module.teacher(batch[Columns.OBS])
         return distillation_loss(student, teacher, module.continuous)
 
+    @override(Learner)
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
         for module_id, module in self.module.items():
@@ -68,10 +78,10 @@ class PruningPPOLearner(PPOTorchLearner):
                 self._prune_module(module_id, module)
 
     @torch.no_grad()
-    def _prune_module(self, module_id: str, module: MaskedPPOModule) -> None:
+    def _prune_module(self, module_id: ModuleID, module: MaskedPPOModule) -> None:
         module.prune_step += 1
         step = int(module.prune_step)
         if step == self.distill_from:
             module.teacher.load_state_dict(module.actor.state_dict())
-        for key, value in prune_and_measure(module.actor, self.pruning, step).items():
+        for key, value in prune_and_measure(module.actor, self.pruning, step).to_row().items():
             self.metrics.log_value((module_id, key), value, reduce="item")

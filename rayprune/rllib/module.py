@@ -1,4 +1,5 @@
-"""The PPO RLModule: a masked actor and a dense critic that share nothing."""
+"""The masked actor and dense critic, as one nn.Module both API stacks wrap: the new stack's
+RLModule (here) and the old stack's ModelV2 (old_stack.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import gymnasium as gym
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
+from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
 from torch import nn
 
-from rayprune.policy import action_dim, obs_dim
+from rayprune.policy import describe_action_space, obs_dim
 from rayprune.pruning import MaskedMLP
 from rayprune.pruning.masked_mlp import make_activation
-
-DEFAULT_HIDDEN = [128, 128]
+from rayprune.rllib.network import ActorCriticSpec
 
 
 def dense_mlp(in_dim: int, hidden: list[int], out_dim: int, activation: str) -> nn.Sequential:
@@ -26,51 +28,73 @@ def dense_mlp(in_dim: int, hidden: list[int], out_dim: int, activation: str) -> 
     return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
 
 
-class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
-    """model_config keys: hidden, critic_hidden, activation, and for some methods gates (L0),
-    dropout_rate and distill (PoPS's teacher).
+class MaskedActorCritic(nn.Module):
+    """A masked actor and a dense critic that share nothing (a shared encoder would let the
+    actor's masks cut the critic).
 
     For Box actions the log-std is a free parameter, so masks on the hidden neurons change the
     mean only, never the exploration noise. `prune_step` counts training iterations; being a
-    persistent buffer it survives checkpoint/restore together with the masks. Training passes
-    run the actor stochastically (sampled L0 gates, dropout); sampling runs it deterministically.
-    The teacher is a frozen copy of the actor for distillation; it lives in the module so that it
-    is checkpointed, and only on the Learner.
+    persistent buffer it survives checkpoint/restore and the sync to samplers with the masks.
+    The teacher is a frozen copy of the actor for distillation, kept in the module so that it is
+    checkpointed. Subclasses call build_networks() from their own constructor or setup().
     """
 
-    def setup(self) -> None:
-        cfg: dict[str, Any] = self.model_config or {}
-        hidden = list(cfg.get("hidden", DEFAULT_HIDDEN))
-        activation = cfg.get("activation", "tanh")
-        n_obs = obs_dim(self.observation_space)
-        n_out = action_dim(self.action_space)
-        self.continuous = isinstance(self.action_space, gym.spaces.Box)
-        actor_kwargs = {"gates": cfg.get("gates"), "dropout_rate": cfg.get("dropout_rate", 0.0)}
-        self.actor = MaskedMLP(n_obs, hidden, n_out, activation, **actor_kwargs)
+    def build_networks(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        spec: ActorCriticSpec,
+        critic: bool,
+    ) -> None:
+        n_obs = obs_dim(observation_space)
+        n_out = describe_action_space(action_space).width
+        self.continuous = isinstance(action_space, gym.spaces.Box)
+        actor_kwargs = {"gates": spec.gates, "dropout_rate": spec.dropout_rate}
+        self.actor = MaskedMLP(n_obs, spec.hidden, n_out, spec.activation, **actor_kwargs)
         if self.continuous:
             self.log_std = nn.Parameter(torch.zeros(n_out))
         self.register_buffer("prune_step", torch.zeros((), dtype=torch.long), persistent=True)
-        if not self.inference_only:
-            critic_hidden = list(cfg.get("critic_hidden", hidden))
-            self.critic = dense_mlp(n_obs, critic_hidden, 1, activation)
-            if cfg.get("distill"):
-                self.teacher = MaskedMLP(n_obs, hidden, n_out, activation, **actor_kwargs)
+        if critic:
+            self.critic = dense_mlp(n_obs, spec.critic_hidden, 1, spec.activation)
+            if spec.distill:
+                self.teacher = MaskedMLP(n_obs, spec.hidden, n_out, spec.activation, **actor_kwargs)
                 self.teacher.requires_grad_(False)
 
-    def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self._actor_outputs(batch, stochastic=False)
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self._actor_outputs(batch, stochastic=True)
-
-    def _actor_outputs(self, batch: dict[str, Any], stochastic: bool) -> dict[str, Any]:
-        out = self.actor(batch[Columns.OBS], stochastic=stochastic)
+    def action_dist_inputs(self, obs: torch.Tensor, stochastic: bool) -> torch.Tensor:
+        """Logits, or means and log-stds; `stochastic`: L0's sampled gates and dropout."""
+        out = self.actor(obs, stochastic=stochastic)
         if self.continuous:
             out = torch.cat([out, self.log_std.expand_as(out)], dim=-1)
-        return {Columns.ACTION_DIST_INPUTS: out}
+        return out
 
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)
+
+
+class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI, MaskedActorCritic):
+    """The new stack's RLModule; model_config is ActorCriticSpec.to_dict(). EnvRunners build it
+    inference_only (no critic, no teacher). Training passes run the actor stochastically,
+    sampling runs it deterministically."""
+
+    @override(RLModule)
+    def setup(self) -> None:
+        spec = ActorCriticSpec.from_dict(self.model_config)
+        self.build_networks(
+            self.observation_space, self.action_space, spec, critic=not self.inference_only
+        )
+
+    @override(RLModule)
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {Columns.ACTION_DIST_INPUTS: self.action_dist_inputs(batch[Columns.OBS], False)}
+
+    @override(RLModule)
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {Columns.ACTION_DIST_INPUTS: self.action_dist_inputs(batch[Columns.OBS], True)}
+
+    @override(ValueFunctionAPI)
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
-        return self.critic(batch[Columns.OBS]).squeeze(-1)
+        return self.value(batch[Columns.OBS])
 
+    @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
         return ["critic", "teacher"]

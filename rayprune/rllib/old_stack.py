@@ -11,28 +11,27 @@ import torch
 from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.algorithms.ppo.ppo_torch_policy import PPOTorchPolicy
 from ray.rllib.models import ModelCatalog
+from ray.rllib.models.modelv2 import ModelV2
 from ray.rllib.models.torch.torch_modelv2 import TorchModelV2
+from ray.rllib.policy.torch_policy_v2 import TorchPolicyV2
+from ray.rllib.utils.annotations import override
 from ray.tune.registry import register_env
 from torch import nn
 
-from rayprune.policy import action_dim, obs_dim
-from rayprune.pruning import MaskedMLP
+from rayprune.errors import SpecError
+from rayprune.pruning import PruningSpec
 from rayprune.rllib.iteration import prune_and_measure
-from rayprune.rllib.learner import spec_from_dict
-from rayprune.rllib.module import DEFAULT_HIDDEN, dense_mlp
+from rayprune.rllib.module import ActorCriticSpec, MaskedActorCritic
 
 MODEL_NAME = "rayprune_masked_ppo"
 # Where the pruning metrics sit in a train() result: result["info"]["learner"][policy][KEY].
 METRICS_KEY = "rayprune"
 
 
-class MaskedPPOModelV2(TorchModelV2, nn.Module):
-    """custom_model_config keys: the new stack's model_config (hidden, critic_hidden, activation,
-    gates, dropout_rate, distill) and pruning (spec_from_dict's form).
-
-    As in MaskedPPOModule: actor and critic share nothing, a Box action's log-std is a free
-    parameter (masks change the mean only), and `prune_step` is a persistent buffer, so it
-    travels with the masks in policy state, checkpoints and the sync to rollout workers.
+class MaskedPPOModelV2(TorchModelV2, MaskedActorCritic):
+    """The old stack's ModelV2 around MaskedActorCritic. custom_model_config:
+    ActorCriticSpec.to_dict() plus `pruning` (PruningSpec.to_dict()). `prune_step`, a persistent
+    buffer, travels with the masks in policy state, checkpoints and the sync to rollout workers.
     """
 
     def __init__(
@@ -44,28 +43,18 @@ class MaskedPPOModelV2(TorchModelV2, nn.Module):
         name: str,
         *,
         pruning: dict[str, Any],
-        hidden: list[int] = DEFAULT_HIDDEN,
-        critic_hidden: list[int] | None = None,
-        activation: str = "tanh",
-        gates: str | None = None,
-        dropout_rate: float = 0.0,
-        distill: bool = False,
+        **network: Any,
     ) -> None:
-        if distill:
-            raise ValueError("distillation (pruning.distill_coeff > 0) needs api_stack: new")
+        spec = ActorCriticSpec.from_dict(network)
+        if spec.distill:
+            raise SpecError("distillation (pruning.distill_coeff > 0) needs api_stack: new")
         TorchModelV2.__init__(self, obs_space, action_space, num_outputs, model_config, name)
         nn.Module.__init__(self)
-        n_obs = obs_dim(obs_space)
-        n_out = action_dim(action_space)
-        self.spec = spec_from_dict(pruning)
-        self.continuous = isinstance(action_space, gym.spaces.Box)
-        self.actor = MaskedMLP(n_obs, list(hidden), n_out, activation, gates, dropout_rate)
-        if self.continuous:
-            self.log_std = nn.Parameter(torch.zeros(n_out))
-        self.critic = dense_mlp(n_obs, list(critic_hidden or hidden), 1, activation)
-        self.register_buffer("prune_step", torch.zeros((), dtype=torch.long), persistent=True)
+        self.spec = PruningSpec.from_dict(pruning)
+        self.build_networks(obs_space, action_space, spec, critic=True)
         self._obs: torch.Tensor | None = None
 
+    @override(ModelV2)
     def forward(
         self, input_dict: dict[str, Any], state: list[Any], seq_lens: Any
     ) -> tuple[torch.Tensor, list[Any]]:
@@ -73,14 +62,13 @@ class MaskedPPOModelV2(TorchModelV2, nn.Module):
         # Training-time behaviour (stochastic) in the loss's forward pass only. The mode tells
         # it: TorchPolicyV2 calls model.train() to learn and model.eval() to act. The batch's
         # is_training flag does not: ModelV2.__call__ copies the batch without it (RLlib 2.60).
-        out = self.actor(self._obs, stochastic=self.training)
-        if self.continuous:
-            out = torch.cat([out, self.log_std.expand_as(out)], dim=-1)
-        return out, state
+        return self.action_dist_inputs(self._obs, stochastic=self.training), state
 
+    @override(ModelV2)
     def value_function(self) -> torch.Tensor:
-        return self.critic(self._obs).squeeze(-1)
+        return self.value(self._obs)
 
+    @override(ModelV2)
     def custom_loss(
         self, policy_loss: list[torch.Tensor], loss_inputs: dict[str, Any]
     ) -> list[torch.Tensor]:
@@ -90,7 +78,7 @@ class MaskedPPOModelV2(TorchModelV2, nn.Module):
 
     def prune(self) -> dict[str, float]:
         self.prune_step += 1
-        return prune_and_measure(self.actor, self.spec, int(self.prune_step))
+        return prune_and_measure(self.actor, self.spec, int(self.prune_step)).to_row()
 
 
 class PruningPPOTorchPolicy(PPOTorchPolicy):
@@ -108,6 +96,7 @@ class PruningPPOTorchPolicy(PPOTorchPolicy):
         self.pruning_metrics: dict[str, float] = {}
         super().__init__(*args, **kwargs)
 
+    @override(TorchPolicyV2)
     def load_batch_into_buffer(self, batch, buffer_index: int = 0) -> int:
         if self._updates_left:
             raise RuntimeError(
@@ -119,6 +108,7 @@ class PruningPPOTorchPolicy(PPOTorchPolicy):
         self._updates_left = self.config["num_epochs"] * max(1, loaded // per_device)
         return loaded
 
+    @override(TorchPolicyV2)
     def learn_on_loaded_batch(self, offset: int = 0, buffer_index: int = 0):
         fetches = super().learn_on_loaded_batch(offset, buffer_index)
         self._updates_left -= 1
@@ -132,15 +122,18 @@ class OldStackPPO(PPO):
     learner info and saves/restores through the same calls as a new-stack Algorithm."""
 
     @classmethod
+    @override(PPO)
     def get_default_policy_class(cls, config) -> type[PruningPPOTorchPolicy]:
         return PruningPPOTorchPolicy
 
+    @override(PPO)
     def training_step(self) -> dict[str, Any]:
         results = super().training_step()
         for policy_id, info in results.items():
             info[METRICS_KEY] = self.get_policy(policy_id).pruning_metrics
         return results
 
+    @override(PPO)
     def save_to_path(self, path: str) -> str:
         """The old stack has no get_state(), which Checkpointable.save_to_path needs: write the
         Trainable checkpoint (algorithm_state.pkl + policies/) instead."""
@@ -148,6 +141,7 @@ class OldStackPPO(PPO):
         self.save_checkpoint(path)
         return path
 
+    @override(PPO)
     def restore_from_path(self, path: str) -> None:
         """Loads the local worker's state and sets it on every remote rollout worker,
         waiting for each (Algorithm.__setstate__)."""

@@ -1,29 +1,18 @@
-"""Sweep orchestration: typed config, Tune trials, MLflow tracking, best-policy selection.
+"""Sweep orchestration: typed config, Tune trials, the search, the cluster, the workspace.
 
-Names load on first use (PEP 562), so what only reads MLflow (`best`, `report`) never pays for
-importing Ray.
+Names load on first use (PEP 562), so what only reads the config or the workspace never pays
+for importing Ray.
 """
 
 from importlib import import_module
 
 _HOMES = {
-    "NoEligibleRun": "best",
-    "choose_best": "best",
-    "download_best": "best",
-    "register_best": "best",
-    "ClusterError": "errors",
-    "ConfigError": "config",
     "SweepConfig": "config",
     "load_config": "config",
     "parse_config": "config",
-    "SweepError": "errors",
     "resume_sweep": "runner",
     "start_sweep": "runner",
-    "ExperimentNotFound": "tracking",
-    "TrackingUnavailable": "tracking",
-    "check_tracking_server": "tracking",
     "DEFAULT_RESULTS": "workspace",
-    "SweepNotFound": "workspace",
     "Workspace": "workspace",
 }
 __all__ = sorted(_HOMES)

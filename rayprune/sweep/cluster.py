@@ -12,11 +12,11 @@ import socket
 from collections.abc import Iterator
 
 import ray
-from ray._raylet import Config, GcsClient
 from ray.exceptions import AuthenticationError
 
-from rayprune.sweep.errors import ClusterError
-from rayprune.sweep.tracking import check_tracking_server, client_for
+from rayprune.errors import ClusterError
+from rayprune.rllib.compat import connect_gcs, refresh_auth_mode
+from rayprune.store.tracking import check_tracking_server, client_for
 
 TOKEN_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 # MLflow artifact URIs that every node and the user can reach (not a worker's own disk)
@@ -51,7 +51,7 @@ def use_token_from_environment() -> None:
     an address must set RAY_AUTH_MODE=token. A token in the environment says the user wants it."""
     if "RAY_AUTH_MODE" not in os.environ and any(os.environ.get(v) for v in TOKEN_VARIABLES):
         os.environ["RAY_AUTH_MODE"] = "token"
-        Config.initialize("")  # Ray caches the mode; this is how Ray itself refreshes it
+        refresh_auth_mode()
 
 
 def check_ray_token(address: str | None) -> None:
@@ -60,7 +60,7 @@ def check_ray_token(address: str | None) -> None:
         return
     try:
         with _stderr_silenced():  # the C++ client logs each rejection before raising
-            GcsClient(address=address, cluster_id=None)
+            connect_gcs(address)
     except AuthenticationError:
         if os.environ.get("RAY_AUTH_MODE") != "token":
             raise ClusterError(

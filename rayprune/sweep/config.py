@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rayprune.pruning import ACTIVATIONS, GATES, METHODS, READINGS, SCOPES
+from rayprune.errors import ConfigError, SpecError
+from rayprune.pruning import (
+    METHODS,
+    Gates,
+    PruningSchedule,
+    PruningSpec,
+    Reading,
+    Scope,
+    check_activation,
+)
+from rayprune.rllib.network import ActorCriticSpec
+from rayprune.store.point import TrialPoint
 
-
-class ConfigError(ValueError):
-    """A sweep configuration that cannot run; the message is one line."""
+# Where each PruningSpec field sits in the YAML, for one-line errors that name the user's key.
+SPEC_KEYS = {
+    "lam": "grid.lambda",
+    "sparsity_target": "grid.sparsity_target",
+    "method": "grid.method",
+}
 
 
 class Strict(BaseModel):
@@ -54,33 +66,26 @@ class ModelSettings(Strict):
     @field_validator("activation")
     @classmethod
     def _known_activation(cls, name: str) -> str:
-        if name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-        return name
+        return check_activation(name)
 
 
 class PruningSettings(Strict):
     """The schedule of Eq. 17 in training iterations, how Eq. 18 is read, and the options of
-    the baselines (each ignored by the methods it does not concern)."""
+    the baselines (each ignored by the methods it does not concern). Their ranges are checked
+    once, by PruningSpec and PruningSchedule, for every grid point (SweepConfig._specs_valid)."""
 
-    reading: Literal[READINGS] = "rank"  # type: ignore[valid-type]
-    scope: Literal[SCOPES] = "layer"  # type: ignore[valid-type]
-    min_neurons: int = Field(1, ge=1)
-    initial_sparsity: float = Field(0.0, ge=0, lt=1)
-    start_iter: int = Field(5, ge=0)
-    end_iter: int = Field(60, ge=1)
-    frequency: int = Field(1, ge=1)
-    weight_threshold: float = Field(1e-3, ge=0)  # l1: weights under it are removed too
+    reading: Reading = "rank"
+    scope: Scope = "layer"
+    min_neurons: int = 1
+    initial_sparsity: float = 0.0
+    start_iter: int = 5
+    end_iter: int = 60
+    frequency: int = 1
+    weight_threshold: float = 1e-3  # l1: weights under it are removed too
     dropout_rate: float = Field(0.0, ge=0, lt=1)  # plain dropout on the actor during updates
-    distill_coeff: float = Field(0.0, ge=0)  # PoPS: weight of the distillation from the teacher
-    gates: Literal[GATES] = "neuron"  # type: ignore[valid-type]  # l0: one gate per neuron or weight
-    lowrank_energy: float = Field(0.99, gt=0, le=1)  # l0: spectral energy the SVD keeps
-
-    @model_validator(mode="after")
-    def _window(self) -> PruningSettings:
-        if self.end_iter <= self.start_iter:
-            raise ValueError(f"end_iter ({self.end_iter}) must be > start_iter ({self.start_iter})")
-        return self
+    distill_coeff: float = 0.0  # PoPS: weight of the distillation from the teacher
+    gates: Gates = "neuron"  # l0: one gate per neuron or weight
+    lowrank_energy: float = 0.99  # l0: spectral energy the SVD keeps
 
 
 class GridSettings(Strict):
@@ -88,7 +93,7 @@ class GridSettings(Strict):
     methods that ignore lambda or sparsity_target)."""
 
     method: list[str] = Field(default_factory=lambda: ["dsp"], min_length=1)
-    lambda_: list[float] = Field(default_factory=lambda: [1e-4], alias="lambda", min_length=1)
+    lam: list[float] = Field(default_factory=lambda: [1e-4], alias="lambda", min_length=1)
     sparsity_target: list[float] = Field(default_factory=lambda: [0.9], min_length=1)
     seed: list[int] = Field(default_factory=lambda: [0], min_length=1)
 
@@ -99,20 +104,6 @@ class GridSettings(Strict):
         if unknown:
             raise ValueError(f"unknown method {unknown}; choose from {sorted(METHODS)}")
         return methods
-
-    @field_validator("lambda_")
-    @classmethod
-    def _non_negative(cls, values: list[float]) -> list[float]:
-        if any(v < 0 for v in values):
-            raise ValueError(f"lambda must be >= 0, got {values}")
-        return values
-
-    @field_validator("sparsity_target")
-    @classmethod
-    def _in_unit_interval(cls, values: list[float]) -> list[float]:
-        if any(not 0 <= v < 1 for v in values):
-            raise ValueError(f"sparsity_target must be in [0, 1), got {values}")
-        return values
 
 
 class SearchSettings(Strict):
@@ -170,6 +161,19 @@ class SweepConfig(Strict):
     api_stack: Literal["new", "old"] = "new"
 
     @model_validator(mode="after")
+    def _specs_valid(self) -> SweepConfig:
+        """Every point's PruningSpec, built as the trial will build it: its checks are the
+        single source, surfacing here as one-line config errors naming the YAML key."""
+        try:
+            PruningSchedule(**self._schedule_settings(max(self.grid.sparsity_target)))
+            for point in self.points():
+                self.spec_for(point)
+        except SpecError as err:
+            key = SPEC_KEYS.get(err.field, f"pruning.{err.field}") if err.field else "pruning"
+            raise ValueError(f"{key}: {err}") from None
+        return self
+
+    @model_validator(mode="after")
     def _schedule_fits(self) -> SweepConfig:
         if not any(METHODS[m].importance for m in self.grid.method):
             return self
@@ -179,8 +183,6 @@ class SweepConfig(Strict):
                 f"pruning.end_iter ({self.pruning.end_iter}) is past the budget's last iteration "
                 f"({iterations} = budget_env_steps / ppo.train_batch_size): the target would not be reached"
             )
-        if min(self.grid.sparsity_target) < self.pruning.initial_sparsity:
-            raise ValueError("every grid.sparsity_target must be >= pruning.initial_sparsity")
         return self
 
     @model_validator(mode="after")
@@ -191,39 +193,61 @@ class SweepConfig(Strict):
             )
         return self
 
-    def points(self) -> list[dict[str, Any]]:
+    def points(self) -> list[TrialPoint]:
         """The grid's trials. A method without a penalty runs once at lambda = 0, one that
         does not prune once at sparsity_target = 0."""
         points = []
         for method in self.grid.method:
-            lams = self.grid.lambda_ if METHODS[method].penalty else [0.0]
+            lams = self.grid.lam if METHODS[method].penalty else [0.0]
             targets = self.grid.sparsity_target if METHODS[method].importance else [0.0]
             for lam, target, seed in itertools.product(lams, targets, self.grid.seed):
-                points.append(
-                    {"method": method, "lambda": lam, "sparsity_target": target, "seed": seed}
-                )
+                points.append(TrialPoint(method, lam, target, seed))
         return points
+
+    def _schedule_settings(self, sparsity_target: float) -> dict[str, Any]:
+        p = self.pruning
+        return {
+            "sparsity_target": sparsity_target,
+            "initial_sparsity": p.initial_sparsity,
+            "start_iter": p.start_iter,
+            "end_iter": p.end_iter,
+            "frequency": p.frequency,
+        }
+
+    def spec_for(self, point: TrialPoint) -> PruningSpec:
+        """The Learner's PruningSpec of one trial."""
+        p = self.pruning
+        prunes = METHODS[point.method].importance is not None
+        return PruningSpec(
+            method=point.method,
+            lam=point.lam,
+            schedule=PruningSchedule(**self._schedule_settings(point.sparsity_target))
+            if prunes
+            else None,
+            reading=p.reading,
+            scope=p.scope,
+            min_neurons=p.min_neurons,
+            seed=point.seed,
+            weight_threshold=p.weight_threshold,
+            distill_coeff=p.distill_coeff,
+            lowrank_energy=p.lowrank_energy,
+        )
+
+    def network_for(self, point: TrialPoint) -> ActorCriticSpec:
+        """The actor's and critic's shapes, plus what the method builds into the actor: L0's
+        gates, dropout, PoPS's teacher."""
+        prunes = METHODS[point.method].importance is not None
+        return ActorCriticSpec(
+            hidden=list(self.model.hidden),
+            critic_hidden=list(self.model.critic_hidden),
+            activation=self.model.activation,
+            gates=self.pruning.gates if point.method == "l0" else None,
+            dropout_rate=self.pruning.dropout_rate,
+            distill=prunes and self.pruning.distill_coeff > 0,
+        )
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
-
-
-def trial_key(sweep_name: str, point: dict[str, Any]) -> str:
-    """A trial's identity across retries and resumes: sweep name + its hyperparameters."""
-    blob = json.dumps({"sweep": sweep_name, **point}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def run_name(point: dict[str, Any]) -> str:
-    """method-lam...-sp...-seed..., naming lambda only for methods with a penalty and the
-    sparsity only for methods that prune."""
-    method = METHODS[point["method"]]
-    parts = [point["method"]]
-    if method.penalty:
-        parts.append(f"lam{point['lambda']:g}")
-    if method.importance:
-        parts.append(f"sp{point['sparsity_target']:g}")
-    return "-".join([*parts, f"seed{point['seed']}"])
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -7,17 +7,15 @@ from pathlib import Path
 
 from ray import tune
 
+from rayprune import names
+from rayprune.errors import AlreadyExists, SweepError
 from rayprune.policy import check_env
+from rayprune.store.pareto import SUMMARY, Outcome, log_front, pareto_front
+from rayprune.store.point import TrialPoint
+from rayprune.store.tracking import create_experiment, end_stopped_runs, fail_unfinished_runs
 from rayprune.sweep import search
 from rayprune.sweep.cluster import preflight, ray_session
-from rayprune.sweep.config import SweepConfig, parse_config, run_name, trial_key
-from rayprune.sweep.errors import SweepError
-from rayprune.sweep.pareto import report_front
-from rayprune.sweep.tracking import (
-    create_experiment,
-    end_stopped_runs,
-    fail_unfinished_runs,
-)
+from rayprune.sweep.config import SweepConfig, parse_config
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
 
@@ -28,34 +26,29 @@ def _trainable():
 
 def _reporter():
     return tune.CLIReporter(
-        parameter_columns={
-            "point/method": "method",
-            "point/lambda": "lambda",
-            "point/sparsity_target": "sparsity_target",
-            "point/seed": "seed",
-        },
+        parameter_columns={f"point/{name}": name for name in names.POINT_PARAMS},
         metric_columns={
-            "env_steps": "env_steps",
-            "episode_return_mean": "return",
-            "neurons": "neurons",
-            "eval_return_mean": "eval_return",
+            names.ENV_STEPS: names.ENV_STEPS,
+            names.EPISODE_RETURN_MEAN: "return",
+            names.NEURONS: "neurons",
+            names.EVAL_RETURN_MEAN: "eval_return",
         },
         max_report_frequency=30,
     )
 
 
 def trial_dirname(trial) -> str:
-    return f"{run_name(trial.config['point'])}_{trial.trial_id}"
+    return f"{TrialPoint.from_params(trial.config['point']).run_name}_{trial.trial_id}"
 
 
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     """Run a new sweep to the end, or until interrupted (Ctrl-C stops it gracefully)."""
     if ws.sweep_file(cfg.name).exists():
-        raise FileExistsError(
+        raise AlreadyExists(
             f"a sweep named {cfg.name!r} exists in {ws.root}; `rayprune resume {cfg.name}` continues it"
         )
     if _tune_dir(ws, cfg.name).exists():
-        raise FileExistsError(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
+        raise AlreadyExists(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     search.check_search(cfg)
     check_env(cfg.env)
     preflight(ws.address, ws.tracking_uri)
@@ -118,33 +111,38 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     stopped = end_stopped_runs(ws.tracking_uri, cfg.name)
     fail_unfinished_runs(ws.tracking_uri, cfg.name)
     counts = {"finished": 0, "failed": 0, "unfinished": 0, "stopped_early": 0}
-    finished = []
+    finished: list[Outcome] = []
     print(f"\n{'trial':<34} {'eval_return':>12} {'neurons':>8} {'weights':>8}")
     for result in results:
-        name = run_name(result.config["point"]) if result.config else "(not started)"
+        point = TrialPoint.from_params(result.config["point"]) if result.config else None
+        name = point.run_name if point else "(not started)"
         metrics = result.metrics or {}
         if result.error is not None:
             counts["failed"] += 1
             print(f"{name:<34} {'FAILED':>12}")
-        elif "eval_return_mean" in metrics:
+        elif names.EVAL_RETURN_MEAN in metrics:
             counts["finished"] += 1
-            point = dict(sorted(result.config["point"].items()))  # Optuna's come in any order
-            objectives = {key: metrics[key] for key in search.OBJECTIVES}
-            finished.append({"trial": name, "method": point["method"], **point, **objectives})
-            print(
-                f"{name:<34} {metrics['eval_return_mean']:>12.1f} "
-                f"{metrics['neurons_compact']:>8.0f} {metrics['weights_compact']:>8.0f}"
+            finished.append(
+                Outcome(
+                    name, point, metrics[names.EVAL_RETURN_MEAN], metrics[names.WEIGHTS_COMPACT]
+                )
             )
-        elif result.config and trial_key(cfg.name, result.config["point"]) in stopped:
+            print(
+                f"{name:<34} {metrics[names.EVAL_RETURN_MEAN]:>12.1f} "
+                f"{metrics[names.NEURONS_COMPACT]:>8.0f} {metrics[names.WEIGHTS_COMPACT]:>8.0f}"
+            )
+        elif point and point.key(cfg.name) in stopped:
             counts["stopped_early"] += 1
-            print(
-                f"{name:<34} {'STOPPED':>12}   early, at {metrics.get('env_steps', 0):.0f} env steps"
-            )
+            steps = metrics.get(names.ENV_STEPS, 0)
+            print(f"{name:<34} {'STOPPED':>12}   early, at {steps:.0f} env steps")
         else:
             counts["unfinished"] += 1
             print(f"{name:<34} {'UNFINISHED':>12}")
     if cfg.search.kind == "optuna":
-        report_front(finished, ws.tracking_uri, cfg.name)
+        front = pareto_front(finished)
+        if front:
+            log_front(front, ws.tracking_uri, cfg.name)
+        print_front(front, len(finished))
     print(
         f"\nResults of {cfg.name!r}:\n"
         f"  MLflow runs:  {ws.tracking_uri} (experiment {cfg.name!r}); browse with `rayprune ui`\n"
@@ -152,3 +150,20 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         f"  best policy:  `rayprune best {cfg.name} --out ./best_policy`"
     )
     return SweepOutcome(**counts)
+
+
+def print_front(front: list[Outcome], of: int) -> None:
+    print(
+        f"\nPareto front ({names.EVAL_RETURN_MEAN} up, {names.WEIGHTS_COMPACT} down): "
+        f"{len(front)} of {of} finished trials\n"
+        f"{'trial':<34} {'eval_return':>12} {'weights':>8} {'method':>8} {'lambda':>10} "
+        f"{'sparsity':>8} {'seed':>5}"
+    )
+    for o in front:
+        p = o.point
+        print(
+            f"{o.trial:<34} {o.eval_return_mean:>12.1f} {o.weights_compact:>8.0f} "
+            f"{p.method:>8} {p.lam:>10.3g} {p.sparsity_target:>8g} {p.seed:>5}"
+        )
+    if front:
+        print(f"  logged to MLflow: run {SUMMARY!r}, artifacts {SUMMARY}.json and {SUMMARY}.csv")

@@ -14,14 +14,17 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from rayprune.sweep.config import ConfigError, SweepConfig, trial_key
-from rayprune.sweep.tracking import mark_stopped_early
+from rayprune import names
+from rayprune.errors import ConfigError
+from rayprune.store.point import TrialPoint
+from rayprune.store.tracking import mark_stopped_early
+from rayprune.sweep.config import SweepConfig
 
 # NSGA-II's objectives; a trial reports them once, in its final result.
-OBJECTIVES = {"eval_return_mean": "max", "weights_compact": "min"}
+OBJECTIVES = {names.EVAL_RETURN_MEAN: "max", names.WEIGHTS_COMPACT: "min"}
 # ASHA's: in every per-iteration result (and only there).
-ASHA_METRIC = "episode_return_mean"
-ASHA_TIME = "env_steps"
+ASHA_METRIC = names.EPISODE_RETURN_MEAN
+ASHA_TIME = names.ENV_STEPS
 MAX_TRIES = 100  # samples in a row that repeat earlier points before the space counts as exhausted
 
 logger = logging.getLogger(__name__)
@@ -33,7 +36,7 @@ def check_search(cfg: SweepConfig) -> None:
     """What the search and scheduler settings cannot check alone, as one-line ConfigErrors."""
     if cfg.search.kind == "optuna":
         for method, choices in PointSpace.of(cfg).choices.items():
-            lambdas = choices["lambda"]
+            lambdas = choices[names.LAMBDA]
             if len(lambdas) > 1 and lambdas[0] <= 0:
                 raise ConfigError(
                     f"invalid config: search: kind optuna samples {method}'s lambda log-uniformly "
@@ -63,7 +66,7 @@ def param_space(cfg: SweepConfig, tracking_uri: str) -> dict[str, Any]:
     """The trainable's config; with Optuna the searcher adds each trial's "point"."""
     space: dict[str, Any] = {"sweep": cfg.dump(), "tracking_uri": tracking_uri}
     if cfg.search.kind == "grid":
-        space["point"] = tune.grid_search(cfg.points())
+        space["point"] = tune.grid_search([p.to_params() for p in cfg.points()])
     return space
 
 
@@ -109,9 +112,9 @@ class PointSpace:
     def of(cls, cfg: SweepConfig) -> PointSpace:
         values: dict[str, dict[str, set[Any]]] = {}
         for point in cfg.points():
-            keys = values.setdefault(point["method"], {})
-            for key, value in point.items():
-                if key != "method":
+            keys = values.setdefault(point.method, {})
+            for key, value in point.to_params().items():
+                if key != names.METHOD:
                     keys.setdefault(key, set()).add(value)
         return cls(
             {m: {k: tuple(sorted(v)) for k, v in keys.items()} for m, keys in values.items()}
@@ -119,13 +122,13 @@ class PointSpace:
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         """Samples into `trial` under names point/KEY; returns the values it fixes."""
-        method = trial.suggest_categorical("point/method", tuple(self.choices))
+        method = trial.suggest_categorical(f"point/{names.METHOD}", tuple(self.choices))
         fixed: dict[str, Any] = {}
         for key, values in self.choices[method].items():
             name = f"point/{key}"
             if len(values) == 1:
                 fixed[name] = values[0]
-            elif key == "lambda":
+            elif key == names.LAMBDA:
                 trial.suggest_float(name, values[0], values[-1], log=True)
             else:
                 trial.suggest_categorical(name, values)
@@ -206,7 +209,6 @@ class StoppedEarly(tune.Callback):
         self.sweep = sweep
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        if "eval_return_mean" not in trial.last_result:
-            mark_stopped_early(
-                self.tracking_uri, self.sweep, trial_key(self.sweep, trial.config["point"])
-            )
+        if names.EVAL_RETURN_MEAN not in trial.last_result:
+            key = TrialPoint.from_params(trial.config["point"]).key(self.sweep)
+            mark_stopped_early(self.tracking_uri, self.sweep, key)

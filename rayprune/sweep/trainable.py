@@ -10,112 +10,60 @@ from typing import Any
 import ray
 from ray import tune
 
-from rayprune.policy import ARTIFACT_DIR, OnnxPolicy, check_env, evaluate, export_compact_policy
-from rayprune.policy.artifact import write_info
-from rayprune.pruning import (
-    METHODS,
-    CompactMLP,
-    MaskedMLP,
-    PruningSpec,
-    dead_neurons,
-    dense_size_of,
-    deployable,
-    reached_target,
-    size_of,
-    size_of_compact,
+from rayprune import names
+from rayprune.policy import (
+    ARTIFACT_DIR,
+    OnnxPolicy,
+    PolicyInfo,
+    StagedPolicy,
+    check_env,
+    describe_policy,
+    evaluate,
 )
-from rayprune.rllib import (
-    actor_of,
-    build_ppo_config,
-    pruning_metrics,
-    restore_algorithm,
-    spec_from_dict,
-)
-from rayprune.sweep.config import SweepConfig, run_name, trial_key
-from rayprune.sweep.tracking import TrialRun, finished_metrics, flatten
+from rayprune.pruning import deployable
+from rayprune.rllib import actor_of, build_ppo_config, pruning_metrics, restore_algorithm
+from rayprune.store.point import TrialPoint
+from rayprune.store.tracking import TrialRun, finished_metrics, flatten
+from rayprune.sweep.config import SweepConfig
 
 STATE_FILE = "rayprune_state.json"
-# The shipped policy's size, logged with the final eval (comparable across methods).
-FINAL_SIZE_KEYS = ("weights_compact", "neurons_compact", "flops_compact", "compression_ratio")
-FINAL_KEYS = ("eval_return_mean", "eval_return_std", "target_reached", *FINAL_SIZE_KEYS)
 ALGO_DIR = "algorithm"
-LEARNER_KEYS = (
-    "neurons",
-    "weights",
-    "flops",
-    "sparsity",
-    "weight_sparsity",
-    "neurons_dead",
-    "sparsity_target_now",
-    "threshold",
-    "regularizer",
-)
-
-
-def pruning_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
-    """The Learner's PruningSpec, in plain types."""
-    p = cfg.pruning
-    spec: dict[str, Any] = {
-        "method": point["method"],
-        "lambda_": point["lambda"],
-        "reading": p.reading,
-        "scope": p.scope,
-        "min_neurons": p.min_neurons,
-        "seed": point["seed"],
-        "weight_threshold": p.weight_threshold,
-        "distill_coeff": p.distill_coeff,
-        "lowrank_energy": p.lowrank_energy,
-    }
-    if METHODS[point["method"]].importance is not None:
-        spec["schedule"] = {
-            "sparsity_target": point["sparsity_target"],
-            "initial_sparsity": p.initial_sparsity,
-            "start_iter": p.start_iter,
-            "end_iter": p.end_iter,
-            "frequency": p.frequency,
-        }
-    return spec
-
-
-def model_dict(cfg: SweepConfig, point: dict[str, Any]) -> dict[str, Any]:
-    """The actor's and critic's shapes, plus what the method needs built into the actor: L0's
-    gates, dropout, PoPS's teacher."""
-    prunes = METHODS[point["method"]].importance is not None
-    return {
-        **cfg.model.model_dump(),
-        "gates": cfg.pruning.gates if point["method"] == "l0" else None,
-        "dropout_rate": cfg.pruning.dropout_rate,
-        "distill": prunes and cfg.pruning.distill_coeff > 0,
-    }
 
 
 def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The per-iteration curve logged to MLflow and Tune, from RLlib's nested result."""
-    learner = pruning_metrics(result)
-    row = {
-        "episode_return_mean": result["env_runners"].get("episode_return_mean", float("nan")),
-        "env_steps": result["num_env_steps_sampled_lifetime"],
-        **{key: learner[key] for key in LEARNER_KEYS},
-        **{key: value for key, value in learner.items() if key.startswith("neurons_l")},
+    return {
+        names.EPISODE_RETURN_MEAN: float(
+            result["env_runners"].get(names.EPISODE_RETURN_MEAN, float("nan"))
+        ),
+        names.ENV_STEPS: float(result["num_env_steps_sampled_lifetime"]),
+        **pruning_metrics(result),
     }
-    return {k: float(v) for k, v in row.items()}
+
+
+def trial_params(cfg: SweepConfig, point: TrialPoint) -> dict[str, Any]:
+    """Every hyperparameter of the trial as one MLflow param: the sweep's settings and its point."""
+    settings = {k: v for k, v in cfg.dump().items() if k != "grid"}
+    return {**flatten("", settings), **point.to_params()}
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Tune function trainable. config: {"sweep": SweepConfig dump, "tracking_uri", "point"}."""
+    """Tune function trainable. config: {"sweep": SweepConfig dump, "tracking_uri", "point":
+    TrialPoint.to_params()}."""
     cfg = SweepConfig.model_validate(config["sweep"])
-    point = config["point"]
-    params = {**flatten("", {k: v for k, v in cfg.dump().items() if k != "grid"}), **point}
-    key = trial_key(cfg.name, point)
+    point = TrialPoint.from_params(config["point"])
+    key = point.key(cfg.name)
     # Relaunched after it had finished (a driver killed before Tune recorded the end): its run is
     # complete, leave it be.
     final = _final_result(tune.get_checkpoint()) or finished_metrics(
-        config["tracking_uri"], cfg.name, key, FINAL_KEYS
+        config["tracking_uri"], cfg.name, key, names.FINAL_METRICS
     )
     if final is not None:
         tune.report(final)
         return
-    run = TrialRun.open(config["tracking_uri"], cfg.name, key, run_name(point), params)
+    run = TrialRun.open(
+        config["tracking_uri"], cfg.name, key, point.run_name, trial_params(cfg, point)
+    )
     run.tag_node(ray.get_runtime_context().get_node_id())
     try:
         _train(cfg, point, run)
@@ -125,7 +73,7 @@ def train_trial(config: dict[str, Any]) -> None:
     run.finish("FINISHED")
 
 
-def _train(cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> None:
+def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun) -> None:
     algo = _build(cfg, point)
     env_steps = 0
     checkpoint = tune.get_checkpoint()
@@ -133,7 +81,7 @@ def _train(cfg: SweepConfig, point: dict[str, Any], run: TrialRun) -> None:
         with checkpoint.as_directory() as d:
             restore_algorithm(algo, Path(d) / ALGO_DIR)
             state = json.loads((Path(d) / STATE_FILE).read_text())
-            env_steps = state.get("env_steps", 0)  # older checkpoints lack it: train on
+            env_steps = state.get(names.ENV_STEPS, 0)  # older checkpoints lack it: train on
     try:
         _loop(algo, cfg, run, env_steps)
         final = _export_and_evaluate(algo, cfg, point, run)
@@ -149,13 +97,13 @@ def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
         return json.loads((Path(d) / STATE_FILE).read_text()).get("final")
 
 
-def _build(cfg: SweepConfig, point: dict[str, Any]):
+def _build(cfg: SweepConfig, point: TrialPoint):
     return build_ppo_config(
         env=cfg.env,
-        seed=point["seed"],
+        seed=point.seed,
         ppo=cfg.ppo.model_dump(),
-        model=model_dict(cfg, point),
-        pruning=pruning_dict(cfg, point),
+        network=cfg.network_for(point),
+        pruning=cfg.spec_for(point),
         num_envs_per_env_runner=cfg.num_envs_per_env_runner,
         api_stack=cfg.api_stack,
     ).build_algo()
@@ -170,11 +118,11 @@ def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float) -> None:
         row = iteration_metrics(result)
         step = int(result["training_iteration"])
         pending.append((step, row))
-        env_steps = row["env_steps"]
+        env_steps = row[names.ENV_STEPS]
         if env_steps >= cfg.budget_env_steps or step % cfg.checkpoint_every == 0:
             run.log_curve(pending)
             pending = []
-            _report(row, {"iteration": step, "env_steps": env_steps}, algo)
+            _report(row, {"iteration": step, names.ENV_STEPS: env_steps}, algo)
         else:
             tune.report(row)
 
@@ -188,75 +136,36 @@ def _report(metrics: dict[str, Any], state: dict[str, Any], algo=None) -> None:
 
 
 def _export_and_evaluate(
-    algo, cfg: SweepConfig, point: dict[str, Any], run: TrialRun
-) -> dict[str, Any]:
-    """Compact the actor, export it, evaluate the exported ONNX graph (what ships is what is
-    measured), and log the folder to the trial's run."""
+    algo, cfg: SweepConfig, point: TrialPoint, run: TrialRun
+) -> dict[str, float]:
+    """Compact the actor, stage its graph, evaluate the staged ONNX graph (what ships is what
+    is measured), publish the folder with its compression.json and log it to the trial's run."""
     actor = actor_of(algo).cpu()
-    spec = spec_from_dict(pruning_dict(cfg, point))
+    spec = cfg.spec_for(point)
     net = deployable(actor, spec)
-    info = compression_info(cfg, point, actor, spec, net)
+    spaces = check_env(cfg.env)
     with tempfile.TemporaryDirectory() as d:
-        folder = export_compact_policy(net, Path(d) / ARTIFACT_DIR, info)
-        seed = 10_000 + 1_000 * point["seed"]  # episodes the agent never trained on
-        result = evaluate(OnnxPolicy(folder), cfg.env, cfg.eval_episodes, seed=seed)
-        info.update(eval_return_mean=result.mean, eval_return_std=result.std)
-        write_info(folder, info)
+        with StagedPolicy(net, Path(d) / ARTIFACT_DIR, spaces) as staged:
+            seed = 10_000 + 1_000 * point.seed  # episodes the agent never trained on
+            policy = OnnxPolicy(staged.folder, spaces)
+            result = evaluate(policy, cfg.env, cfg.eval_episodes, seed=seed)
+            info = describe_policy(actor, net, spec, cfg.env, spaces, result)
+            folder = staged.publish(info)
         run.log_artifacts(folder, ARTIFACT_DIR)
-    final = {
-        "eval_return_mean": result.mean,
-        "eval_return_std": result.std,
-        "target_reached": float(info["target_reached"]),
-        **{key: float(info[key]) for key in FINAL_SIZE_KEYS},
-    }
+    final = final_metrics(info)
     run.log_steps([(int(algo.iteration), final)])
     return final
 
 
-def compression_info(
-    cfg: SweepConfig, point: dict[str, Any], actor: MaskedMLP, spec: PruningSpec, net: CompactMLP
-) -> dict[str, Any]:
-    """compression.json before evaluation (eval_return_* are filled in afterwards). Sizes are
-    those of `net`, the network that ships; for low-rank methods, params_before_lowrank is the
-    compact network's weight count before the SVD."""
-    dense = dense_size_of(actor)
-    size = size_of_compact(net)
-    full_rank = size_of(actor)
-    obs_dim, action_space = check_env(cfg.env)
-    info = {
-        "env": cfg.env,
-        "method": point["method"],
-        "lambda": point["lambda"],
-        "sparsity_target": point["sparsity_target"],
-        "sparsity_unit": spec.unit(actor),
-        "reading": cfg.pruning.reading,
-        "scope": cfg.pruning.scope,
-        "seed": point["seed"],
-        "obs_dim": obs_dim,
-        "action_space": action_space,
-        "activation": net.activation,
-        "hidden_dense": dense.neurons_per_layer,
-        "hidden_compact": size.neurons_per_layer,
-        "ranks": net.ranks,
-        "neurons_dense": dense.neurons,
-        "neurons_compact": size.neurons,
-        "neurons_dead": dead_neurons(actor, full_rank),
-        "weights_dense": dense.weights,
-        "weights_compact": size.weights,
-        "flops_dense": dense.flops,
-        "flops_compact": size.flops,
-        "sparsity": size.sparsity(dense),
-        "weight_sparsity": 1.0 - full_rank.weights / dense.weights,
-        "compression_ratio": 1.0 - size.weights / dense.weights,
-        "target_reached": reached_target(actor, spec),
-        "eval_return_mean": None,
-        "eval_return_std": None,
-        "eval_episodes": cfg.eval_episodes,
+def final_metrics(info: PolicyInfo) -> dict[str, float]:
+    """The values logged once at the end, read from what the policy folder records."""
+    values = {
+        names.EVAL_RETURN_MEAN: info.eval_return_mean,
+        names.EVAL_RETURN_STD: info.eval_return_std,
+        names.TARGET_REACHED: info.target_reached,
+        names.WEIGHTS_COMPACT: info.weights_compact,
+        names.NEURONS_COMPACT: info.neurons_compact,
+        names.FLOPS_COMPACT: info.flops_compact,
+        names.COMPRESSION_RATIO: info.compression_ratio,
     }
-    if spec.lowrank:
-        info.update(
-            params_before_lowrank=full_rank.weights,
-            params_after_lowrank=size.weights,
-            lowrank_energy=spec.lowrank_energy,
-        )
-    return info
+    return {name: float(values[name]) for name in names.FINAL_METRICS}

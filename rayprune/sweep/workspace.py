@@ -9,11 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rayprune.errors import AlreadyExists, SweepNotFound
+
 DEFAULT_RESULTS = Path("rayprune_results")
-
-
-class SweepNotFound(LookupError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,8 @@ class Workspace:
             json.dump(record, f, indent=2)
         try:
             os.link(tmp, path)  # fails if the name is taken, unlike os.replace
+        except FileExistsError:
+            raise AlreadyExists(f"a sweep named {name!r} exists in {self.root}") from None
         finally:
             os.unlink(tmp)
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rayprune.sweep.tracking import NODE_TAG, TRIAL_KEY_TAG
+from rayprune.store.tracking import NODE_TAG, TRIAL_KEY_TAG
 from tests.integration.processes import MlflowServer, RayCluster
 from tests.integration.test_sweep_cli import TINY, assert_one_line_error, rayprune, write_config
 

@@ -3,10 +3,22 @@
 import pytest
 import torch
 
-from rayprune.policy import OnnxPolicy, export_compact_policy
-from rayprune.policy.artifact import REQUIRED_INFO
-from rayprune.pruning import compact
-from rayprune.rllib import actor_of, build_ppo_config, pruning_metrics, restore_algorithm
+from rayprune.policy import (
+    ActionSpace,
+    EnvSpaces,
+    EvalResult,
+    OnnxPolicy,
+    describe_policy,
+    export_compact_policy,
+)
+from rayprune.pruning import PruningSpec, compact
+from rayprune.rllib import (
+    ActorCriticSpec,
+    actor_of,
+    build_ppo_config,
+    pruning_metrics,
+    restore_algorithm,
+)
 from tests.integration.test_sweep_cli import METRICS, rayprune, runs_of, write_config
 
 pytestmark = pytest.mark.integration
@@ -17,7 +29,7 @@ MODEL = {"hidden": [16, 16], "critic_hidden": [8]}
 
 def dsp(target=0.75, start=1, end=2):
     schedule = {"sparsity_target": target, "start_iter": start, "end_iter": end}
-    return {"method": "dsp", "lambda_": 1e-3, "schedule": schedule}
+    return {"method": "dsp", "lam": 1e-3, "schedule": schedule}
 
 
 def build(env="CartPole-v1", pruning=None, seed=0, num_env_runners=0):
@@ -25,8 +37,8 @@ def build(env="CartPole-v1", pruning=None, seed=0, num_env_runners=0):
         env=env,
         seed=seed,
         ppo=PPO,
-        model=MODEL,
-        pruning=pruning or dsp(),
+        network=ActorCriticSpec.from_dict(MODEL),
+        pruning=PruningSpec.from_dict(pruning or dsp()),
         num_envs_per_env_runner=2,
         api_stack="old",
         num_env_runners=num_env_runners,
@@ -104,9 +116,10 @@ def test_restore_keeps_masks_and_step_and_exports_the_masked_actor(local_ray, tm
         [state] = remote_actor_states(restored)
         assert_same_actor(state, actor)
 
-        space = {"type": "discrete", "n": 2}
-        info = {**dict.fromkeys(REQUIRED_INFO), "obs_dim": 4, "action_space": space}
-        folder = export_compact_policy(compact(actor), tmp_path / "policy", info)
+        net, spec = compact(actor), PruningSpec.from_dict(dsp(start=1, end=3))
+        spaces = EnvSpaces(4, ActionSpace("discrete", n=2))
+        info = describe_policy(actor, net, spec, "CartPole-v1", spaces, EvalResult([]))
+        folder = export_compact_policy(net, tmp_path / "policy", info)
         obs = torch.randn(32, 4)
         exported = torch.from_numpy(OnnxPolicy(folder).outputs(obs.numpy()))
         assert torch.allclose(exported, actor(obs), atol=1e-5)

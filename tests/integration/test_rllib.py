@@ -4,7 +4,14 @@ import pytest
 import torch
 from ray.rllib.core.columns import Columns
 
-from rayprune.rllib import build_ppo_config, learner_module, restore_algorithm, sampler_module
+from rayprune.pruning import PruningSpec
+from rayprune.rllib import (
+    ActorCriticSpec,
+    build_ppo_config,
+    learner_module,
+    restore_algorithm,
+    sampler_module,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +21,7 @@ MODEL = {"hidden": [16, 16], "critic_hidden": [8]}
 
 def dsp(target=0.75, start=1, end=2, method="dsp"):
     schedule = {"sparsity_target": target, "start_iter": start, "end_iter": end}
-    return {"method": method, "lambda_": 1e-3, "schedule": schedule}
+    return {"method": method, "lam": 1e-3, "schedule": schedule}
 
 
 def build(env="CartPole-v1", pruning=None, seed=0):
@@ -22,8 +29,8 @@ def build(env="CartPole-v1", pruning=None, seed=0):
         env=env,
         seed=seed,
         ppo=PPO,
-        model=MODEL,
-        pruning=pruning or dsp(),
+        network=ActorCriticSpec.from_dict(MODEL),
+        pruning=PruningSpec.from_dict(pruning or dsp()),
         num_envs_per_env_runner=2,
     ).build_algo()
 
@@ -123,13 +130,13 @@ def test_continuous_masks_leave_exploration_std_alone(local_ray):
 
 
 def test_pops_distils_from_a_teacher_frozen_before_pruning(local_ray):
-    pruning = {**dsp(method="pops"), "lambda_": 0.0, "distill_coeff": 1.0}
+    pruning = {**dsp(method="pops"), "lam": 0.0, "distill_coeff": 1.0}
     algo = build_ppo_config(
         env="CartPole-v1",
         seed=0,
         ppo=PPO,
-        model={**MODEL, "distill": True},
-        pruning=pruning,
+        network=ActorCriticSpec.from_dict({**MODEL, "distill": True}),
+        pruning=PruningSpec.from_dict(pruning),
         num_envs_per_env_runner=2,
     ).build_algo()
     try:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rayprune.sweep.pareto import pareto_front
+from rayprune.store.pareto import Outcome, pareto_front
+from rayprune.store.point import TrialPoint
 from tests.integration.test_sweep_cli import TINY, rayprune, runs_of, write_config
 
 pytestmark = pytest.mark.integration
@@ -41,11 +42,12 @@ def test_optuna_sweep_prints_and_logs_the_pareto_front(tmp_path):
     assert summary.data.tags["rayprune.summary"] == "pareto_front"
     path = client.download_artifacts(summary.info.run_id, "pareto_front.json", tmp_path)
     logged = json.loads(Path(path).read_text())
-    rows = [
-        {"trial": r.info.run_name, **{k: r.data.metrics[k] for k in ("eval_return_mean", "weights_compact")}}
+    outcomes = [
+        Outcome(r.info.run_name, TrialPoint.from_params(r.data.params),
+                r.data.metrics["eval_return_mean"], r.data.metrics["weights_compact"])
         for r in trials
     ]  # fmt: skip
-    assert sorted(r["trial"] for r in logged) == sorted(r["trial"] for r in pareto_front(rows))
+    assert sorted(r["trial"] for r in logged) == sorted(o.trial for o in pareto_front(outcomes))
     assert {"method", "lambda", "sparsity_target", "seed"} <= set(logged[0])
     for row in logged:
         assert row["trial"] in proc.stdout.split("Pareto front")[1]

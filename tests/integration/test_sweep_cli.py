@@ -17,7 +17,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from rayprune.sweep.tracking import TRIAL_KEY_TAG
+from rayprune.store.tracking import TRIAL_KEY_TAG
 from tests.integration.processes import MlflowServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration

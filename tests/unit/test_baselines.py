@@ -62,7 +62,7 @@ def test_dropout_prunes_to_target_at_random_per_seed():
 def test_ssl_ranks_by_group_norm():
     mlp = mlp_with(W1, [1.0, 1.0, 1.0])
     schedule = PruningSchedule(sparsity_target=0.34, start_iter=0, end_iter=1)
-    prune(mlp, PruningSpec(method="ssl", lambda_=1e-3, schedule=schedule), 1)
+    prune(mlp, PruningSpec(method="ssl", lam=1e-3, schedule=schedule), 1)
     assert mlp.hidden[0].mask.tolist() == [1.0, 0.0, 1.0]  # the row of norm 1 goes first
 
 
@@ -75,7 +75,7 @@ def test_methods_without_a_penalty_ignore_the_lambda_axis():
             "grid": {"method": ["ssl", "dropout"], "lambda": [1e-5, 1e-4], "seed": [0]},
         }
     )
-    assert [(p["method"], p["lambda"]) for p in cfg.points()] == [
+    assert [(p.method, p.lam) for p in cfg.points()] == [
         ("ssl", 1e-5),
         ("ssl", 1e-4),
         ("dropout", 0.0),

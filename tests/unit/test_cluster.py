@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from rayprune.errors import ClusterError
 from rayprune.sweep import cluster
-from rayprune.sweep.errors import ClusterError
 
 
 @pytest.mark.parametrize(
@@ -49,10 +49,10 @@ def test_a_token_in_the_environment_turns_token_mode_on(monkeypatch, env, mode):
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
     refreshed = []
-    monkeypatch.setattr(cluster, "Config", SimpleNamespace(initialize=refreshed.append))
+    monkeypatch.setattr(cluster, "refresh_auth_mode", lambda: refreshed.append(True))
     cluster.use_token_from_environment()
     assert cluster.os.environ.get("RAY_AUTH_MODE") == mode
-    assert refreshed == ([""] if mode == "token" and "RAY_AUTH_MODE" not in env else [])
+    assert refreshed == ([True] if mode == "token" and "RAY_AUTH_MODE" not in env else [])
 
 
 def fake_server(monkeypatch, artifact_location):

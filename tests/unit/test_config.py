@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from rayprune.policy import UnsupportedEnvError, check_env
-from rayprune.sweep.config import ConfigError, apply_overrides, load_config, parse_config, trial_key
+from rayprune.errors import ConfigError
+from rayprune.policy import ActionSpace, UnsupportedEnvError, check_env
+from rayprune.store.point import TrialPoint
+from rayprune.sweep.config import apply_overrides, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"name": "t", "env": "CartPole-v1", "budget_env_steps": 200_000}
@@ -18,7 +20,7 @@ def test_paper_grid_size():
     cfg = load_config(REPO / "tune_configs" / "cartpole_dsp.yaml")
     points = cfg.points()
     assert len(points) == 6 * 4 * 5 + 5  # DSP grid plus one dense run per seed
-    assert sum(p["method"] == "ppo" for p in points) == 5
+    assert sum(p.method == "ppo" for p in points) == 5
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,7 @@ def test_bad_config_is_one_line_error(patch, message):
 def test_overrides_select_a_slice_of_the_grid():
     raw = apply_overrides(dict(BASE), ["grid.lambda=[1e-5, 1e-4]", "grid.seed=[3]", "ppo.lr=1e-3"])
     cfg = parse_config(raw)
-    assert cfg.grid.lambda_ == [1e-5, 1e-4] and cfg.grid.seed == [3] and cfg.ppo.lr == 1e-3
+    assert cfg.grid.lam == [1e-5, 1e-4] and cfg.grid.seed == [3] and cfg.ppo.lr == 1e-3
     with pytest.raises(ConfigError):
         apply_overrides(dict(BASE), ["grid.lambda"])
 
@@ -62,19 +64,22 @@ def test_missing_or_broken_file(tmp_path):
 
 
 def test_trial_key_depends_on_sweep_and_hyperparameters():
-    point = {"method": "dsp", "lambda": 1e-4, "sparsity_target": 0.9, "seed": 0}
-    assert trial_key("a", point) == trial_key("a", dict(reversed(list(point.items()))))
-    assert trial_key("a", point) != trial_key("b", point)
-    assert trial_key("a", point) != trial_key("a", {**point, "seed": 1})
+    params = {"method": "dsp", "lambda": 1e-4, "sparsity_target": 0.9, "seed": 0}
+    point = TrialPoint.from_params(params)
+    assert point.key("a") == TrialPoint.from_params(dict(reversed(list(params.items())))).key("a")
+    assert point.key("a") != point.key("b")
+    assert point.key("a") != TrialPoint.from_params({**params, "seed": 1}).key("a")
+    # MLflow's string params give the same point, so a run's key can be recomputed from them
+    assert TrialPoint.from_params({k: str(v) for k, v in params.items()}) == point
 
 
 def test_environment_checks():
-    assert check_env("CartPole-v1") == (4, {"type": "discrete", "n": 2})
+    assert check_env("CartPole-v1") == (4, ActionSpace("discrete", n=2))
     # the paper's other environments come with rayprune's dependencies (box2d, mujoco)
-    assert check_env("LunarLander-v3") == (8, {"type": "discrete", "n": 4})
+    assert check_env("LunarLander-v3") == (8, ActionSpace("discrete", n=4))
     assert check_env("Hopper-v5")[0] == 11
     obs_dim, space = check_env("Pendulum-v1")
-    assert obs_dim == 3 and space["type"] == "box" and space["low"] == [-2.0]
+    assert obs_dim == 3 and space.type == "box" and space.low == (-2.0,)
     with pytest.raises(UnsupportedEnvError, match="unknown environment"):
         check_env("NoSuchEnv-v9")
 

@@ -10,35 +10,33 @@ from rayprune.policy import (
     INFO_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
+    ActionSpace,
     ArtifactError,
+    EnvSpaces,
+    EvalResult,
     OnnxPolicy,
+    describe_policy,
     export_compact_policy,
     load_compact_policy,
     read_info,
 )
-from rayprune.pruning import MaskedMLP, compact, dense_size_of, low_rank, size_of_compact
+from rayprune.pruning import MaskedMLP, PruningSchedule, PruningSpec, compact, low_rank
 
-DISCRETE = {"type": "discrete", "n": 3}
-BOX = {"type": "box", "shape": [2], "low": [-1.0, -2.0], "high": [1.0, 2.0]}
+DISCRETE = ActionSpace("discrete", n=3)
+BOX = ActionSpace("box", shape=(2,), low=(-1.0, -2.0), high=(1.0, 2.0))
 
 
 def make_policy(tmp_path, action_space, activation="tanh", name="compact_policy", energy=None):
     torch.manual_seed(0)
-    out_dim = action_space.get("n") or action_space["shape"][0]
+    out_dim = action_space.width
     mlp = MaskedMLP(5, [32, 32], out_dim, activation)
     mlp.hidden[0].mask[::3] = 0
     mlp.hidden[1].mask[:20] = 0
     net = compact(mlp) if energy is None else low_rank(compact(mlp), energy)
-    size, dense = size_of_compact(net), dense_size_of(mlp)
-    info = {
-        "env": "Test-v0", "method": "dsp", "lambda": 1e-4, "sparsity_target": 0.5, "reading": "rank",
-        "scope": "layer", "seed": 0, "obs_dim": 5, "action_space": action_space,
-        "activation": activation, "hidden_dense": dense.neurons_per_layer,
-        "hidden_compact": size.neurons_per_layer, "neurons_dense": dense.neurons,
-        "neurons_compact": size.neurons, "weights_dense": dense.weights,
-        "weights_compact": size.weights, "flops_dense": dense.flops, "flops_compact": size.flops,
-        "eval_return_mean": 1.0, "eval_return_std": 0.0, "eval_episodes": 20, "ranks": net.ranks,
-    }  # fmt: skip
+    spec = PruningSpec("dsp", 1e-4, PruningSchedule(0.5, 1, 2), lowrank_energy=energy or 0.99)
+    info = describe_policy(
+        mlp, net, spec, "Test-v0", EnvSpaces(5, action_space), EvalResult([1.0] * 20)
+    )
     return (mlp if energy is None else net), export_compact_policy(net, tmp_path / name, info)
 
 
@@ -66,7 +64,7 @@ def test_graph_names_and_dynamic_batch(tmp_path):
 def test_safetensors_loader_rebuilds_the_compact_module(tmp_path):
     mlp, folder = make_policy(tmp_path, DISCRETE)
     net, info = load_compact_policy(folder)
-    assert net.hidden_sizes == info["hidden_compact"] == [21, 12]
+    assert net.hidden_sizes == info.hidden_compact == [21, 12]
     x = torch.randn(50, 5)
     with torch.no_grad():
         assert torch.allclose(net(x), mlp(x), atol=1e-6)
@@ -98,11 +96,16 @@ def test_export_refuses_to_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["compact_policy"]  # no temp folder left
 
 
-def test_failed_export_leaves_nothing(tmp_path):
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
     _, folder = make_policy(tmp_path, DISCRETE, name="a")
     net, info = load_compact_policy(folder)
-    with pytest.raises(ValueError):
-        export_compact_policy(net, tmp_path / "b", {k: v for k, v in info.items() if k != "seed"})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rayprune.policy.artifact.write_info", disk_full)
+    with pytest.raises(OSError):
+        export_compact_policy(net, tmp_path / "b", info)
     assert [p.name for p in tmp_path.iterdir()] == ["a"]
 
 
@@ -127,7 +130,7 @@ def test_corrupt_onnx_gives_artifact_error(tmp_path):
     (folder / ONNX_FILE).write_bytes(b"not a graph")
     with pytest.raises(ArtifactError):
         OnnxPolicy(folder)
-    assert read_info(folder)["method"] == "dsp"
+    assert read_info(folder).method == "dsp"
 
 
 def test_low_rank_policy_exports_and_loads(tmp_path):
@@ -138,6 +141,6 @@ def test_low_rank_policy_exports_and_loads(tmp_path):
         expected = net(torch.from_numpy(obs)).numpy()
     np.testing.assert_allclose(OnnxPolicy(folder).outputs(obs), expected, rtol=1e-5, atol=1e-5)
     loaded, info = load_compact_policy(folder)
-    assert loaded.ranks == info["ranks"] == net.ranks
+    assert loaded.ranks == info.ranks == net.ranks
     with torch.no_grad():
         assert torch.allclose(loaded(torch.from_numpy(obs)), torch.from_numpy(expected), atol=1e-6)

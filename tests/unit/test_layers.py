@@ -1,5 +1,5 @@
-"""The layers import only the ones before them: pruning -> policy -> rllib -> sweep -> report
--> cli."""
+"""The house: names and errors at the bottom, then pruning -> policy -> rllib; the store (MLflow,
+no Ray) on pruning and policy; sweep and report side by side on the store; the CLI on top."""
 
 import ast
 import subprocess
@@ -8,45 +8,101 @@ from pathlib import Path
 
 import pytest
 
+from rayprune import names
+
 PACKAGE = Path(__file__).resolve().parents[2] / "rayprune"
-ORDER = ["pruning", "policy", "rllib", "sweep", "report", "cli"]
+BOTTOM = {"names", "errors"}
+BELOW = {
+    "pruning": BOTTOM,
+    "policy": BOTTOM | {"pruning"},
+    "rllib": BOTTOM | {"pruning", "policy"},
+    "store": BOTTOM | {"pruning", "policy"},
+    "sweep": BOTTOM | {"pruning", "policy", "rllib", "store"},
+    "report": BOTTOM | {"pruning", "policy", "store"},
+    "cli": BOTTOM | {"pruning", "policy", "rllib", "store", "sweep", "report"},
+}
 FORBIDDEN_THIRD_PARTY = {
     "pruning": {"ray", "mlflow", "gymnasium", "onnxruntime"},
     "policy": {"ray", "mlflow"},
     "rllib": {"mlflow"},
-    "report": {"ray"},  # reading MLflow needs no Ray
+    "store": {"ray"},  # reading and writing MLflow needs no Ray
+    "report": {"ray"},
 }
+# Metric and tag names distinctive enough that a string literal equal to one is that name.
+# Params are also the fields of TrialPoint and PruningSpec, and prune_step a module buffer.
+NOT_METRICS = {*names.POINT_PARAMS, names.ENV, names.SEARCH_KIND, names.GATES, names.PRUNE_STEP}
+SPELLED_ONCE = {
+    value
+    for key, value in vars(names).items()
+    if key.isupper() and isinstance(value, str) and ("_" in value or "." in value)
+} - NOT_METRICS
 
 
 def layer_of(path: Path) -> str:
     rel = path.relative_to(PACKAGE)
-    return rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 or rel.stem == "cli" else "root"
+    return rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 else rel.stem
 
 
 def imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    names = set()
+    found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
 
 
-@pytest.mark.parametrize(
-    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
-)
-def test_each_module_imports_only_earlier_layers(path):
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_module_imports_only_the_layers_below(path):
     layer = layer_of(path)
-    if layer == "root":
-        return
-    allowed = set(ORDER[: ORDER.index(layer) + 1])
+    allowed = BELOW.get(layer, set()) | {layer}
     for name in imported_modules(path):
         top, _, rest = name.partition(".")
         if top == "rayprune" and rest:
             assert rest.split(".")[0] in allowed, f"{path.name} ({layer}) imports {name}"
         assert top not in FORBIDDEN_THIRD_PARTY.get(layer, set()), f"{path.name} imports {name}"
+
+
+def test_report_imports_no_sweep_module_and_store_no_ray():
+    for path in MODULES:
+        imported = imported_modules(path)
+        if layer_of(path) == "report":
+            assert not any(m.startswith("rayprune.sweep") for m in imported), path.name
+        if layer_of(path) == "store":
+            assert not any(m == "ray" or m.startswith("ray.") for m in imported), path.name
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_metric_and_tag_names_are_spelled_once(path):
+    if path.name == "names.py":
+        return
+    tree = ast.parse(path.read_text())
+    exported = {  # __all__ lists Python names (a function may be called target_reached)
+        id(node)
+        for assign in ast.walk(tree)
+        if isinstance(assign, ast.Assign)
+        and any(getattr(t, "id", "") == "__all__" for t in assign.targets)
+        for node in ast.walk(assign.value)
+    }
+    literals = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in exported
+    }
+    assert not literals & SPELLED_ONCE, f"{path.name} spells {literals & SPELLED_ONCE}"
+
+
+@pytest.mark.parametrize("layer", ["pruning", "store", "sweep", "report", "cli"])
+def test_layers_that_name_metrics_import_the_names_module(layer):
+    paths = [p for p in MODULES if layer_of(p) == layer]
+    assert any("rayprune.names" in imported_modules(p) for p in paths)
 
 
 def test_pruning_math_loads_without_ray_or_mlflow():
@@ -58,11 +114,11 @@ def test_pruning_math_loads_without_ray_or_mlflow():
     assert out.stdout.strip() == "[]"
 
 
-def test_the_cli_and_the_report_load_without_ray():
+def test_the_cli_the_store_and_the_report_load_without_ray():
     """`best`, `report`, `eval` and the CLI's error handling only read MLflow and files."""
     code = (
-        "import sys, rayprune.cli, rayprune.report;"
-        "from rayprune.sweep import ClusterError, SweepError, Workspace, choose_best;"
+        "import sys, rayprune.cli, rayprune.report, rayprune.store.best, rayprune.errors;"
+        "from rayprune.sweep import Workspace, load_config;"
         "print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -80,7 +80,7 @@ def test_below_threshold():
 def test_unstructured_methods_reach_their_weight_target(method, scope_sum):
     torch.manual_seed(0)
     mlp = MaskedMLP(4, [16, 16], 2)
-    spec = PruningSpec(method=method, lambda_=1e-3, schedule=ONE_STEP)
+    spec = PruningSpec(method=method, lam=1e-3, schedule=ONE_STEP)
     prune(mlp, spec, 2)
     masks = mlp.weight_masks
     total = sum(m.numel() for m in masks)
@@ -123,7 +123,7 @@ def test_sgs_penalizes_and_prunes_the_first_layer_only():
         mlp.hidden[0].weight.copy_(torch.tensor([[3.0, 4.0], [0.0, 1.0], [6.0, 8.0]]))
     assert sgs_penalty(mlp).item() == pytest.approx(5 + 1 + 10, rel=1e-6)
     spec = PruningSpec(
-        method="sgs", lambda_=1e-3, schedule=PruningSchedule(0.34, start_iter=1, end_iter=2)
+        method="sgs", lam=1e-3, schedule=PruningSchedule(0.34, start_iter=1, end_iter=2)
     )
     prune(mlp, spec, 2)
     assert mlp.hidden[0].mask.tolist() == [1.0, 0.0, 1.0]  # the smallest row norm goes
@@ -164,7 +164,7 @@ def test_l0_prunes_the_least_likely_gates(gates, unit):
             if layer.log_alpha is not None:
                 layer.log_alpha.copy_(torch.randn_like(layer.log_alpha))
     scores = [s.clone() for s in gate_importances(mlp)]
-    spec = PruningSpec(method="l0", lambda_=1e-3, schedule=ONE_STEP)
+    spec = PruningSpec(method="l0", lam=1e-3, schedule=ONE_STEP)
     assert spec.unit(mlp) == unit
     prune(mlp, spec, 2)
     masks = mlp.masks if gates == "neuron" else mlp.weight_masks

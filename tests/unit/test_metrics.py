@@ -28,4 +28,4 @@ def test_masked_size_is_the_compact_size():
     assert size.neurons_per_layer == [3, 2]
     assert size.weights == 4 * 3 + 3 * 2 + 2 * 2
     assert size.flops == 7 * 3 + 5 * 2 + 3 * 2
-    assert size.sparsity(dense_size_of(mlp)) == 1 - 5 / 16
+    assert size.neuron_sparsity(dense_size_of(mlp)) == 1 - 5 / 16

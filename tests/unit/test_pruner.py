@@ -7,7 +7,7 @@ SCHEDULE = PruningSchedule(sparsity_target=0.75, start_iter=1, end_iter=3)
 
 
 def spec(**kwargs) -> PruningSpec:
-    return PruningSpec(**{"method": "dsp", "lambda_": 1e-3, "schedule": SCHEDULE, **kwargs})
+    return PruningSpec(**{"method": "dsp", "lam": 1e-3, "schedule": SCHEDULE, **kwargs})
 
 
 def test_prune_follows_schedule_and_zeroes_pruned_weights():
@@ -19,7 +19,7 @@ def test_prune_follows_schedule_and_zeroes_pruned_weights():
         kept.append([int(m.sum()) for m in mlp.masks])
     # p_t: step 1 -> 0, step 2 -> 0.75 - 0.75/8 = 0.65625 (10 of 16 masked), step 3+ -> 0.75 (12)
     assert kept == [[16, 16], [6, 6], [4, 4], [4, 4], [4, 4]]
-    assert report.sparsity_target_now == 0.75
+    assert report.sparsity_now == 0.75
     for i, layer in enumerate(mlp.hidden):
         dead = layer.mask == 0
         assert torch.all(layer.weight[dead] == 0) and torch.all(layer.bias[dead] == 0)
@@ -42,13 +42,13 @@ def test_threshold_is_psi_of_eq16():
     mlp = MaskedMLP(4, [8], 2)
     total = float(dsp_penalty(mlp).detach())
     report = prune(mlp, spec(), 2)
-    assert report.threshold == pytest.approx(report.sparsity_target_now * total)
+    assert report.threshold == pytest.approx(report.sparsity_now * total)
 
 
 def test_regularizer_is_lambda_times_penalty():
     mlp = MaskedMLP(4, [8], 2)
-    assert torch.isclose(spec(lambda_=0.5).regularizer(mlp), 0.5 * dsp_penalty(mlp))
-    assert spec(lambda_=0.0).regularizer(mlp) is None
+    assert torch.isclose(spec(lam=0.5).regularizer(mlp), 0.5 * dsp_penalty(mlp))
+    assert spec(lam=0.0).regularizer(mlp) is None
 
 
 def test_dense_ppo_neither_penalizes_nor_prunes():
@@ -62,7 +62,7 @@ def test_dense_ppo_neither_penalizes_nor_prunes():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(lambda_=-1e-4),
+        dict(lam=-1e-4),
         dict(method="magic"),
         dict(schedule=None),
         dict(min_neurons=0),

@@ -15,14 +15,16 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from safetensors.torch import save_file
 
+from rayprune.errors import ExperimentNotFound, NoEligibleRun
+from rayprune.names import SUMMARY_TAG, TRIAL_KEY_TAG
 from rayprune.pruning import CompactMLP
 from rayprune.report import REPORT_FILE, write_report
 from rayprune.report.aggregate import best_lambda, best_trial, cells, front, mean_std, seed_band
 from rayprune.report.data import Sweep, Trial
 from rayprune.report.html import comparison_table, figure, sensitivity_table
 from rayprune.report.paper import PAPER_93, paper_return
-from rayprune.sweep.best import NoEligibleRun, choose_best
-from rayprune.sweep.tracking import SUMMARY_TAG, TRIAL_KEY_TAG, ExperimentNotFound
+from rayprune.store.best import choose_best
+from rayprune.store.point import TrialPoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -31,10 +33,7 @@ def trial(method, lam, sparsity, seed, ret, weights=100.0, reached=1.0, **metric
     return Trial(
         run_id=f"{method}-{lam}-{sparsity}-{seed}",
         name=f"{method}-lam{lam:g}-sp{sparsity:g}-seed{seed}",
-        method=method,
-        lam=lam,
-        sparsity=sparsity,
-        seed=seed,
+        point=TrialPoint(method, lam, sparsity, seed),
         metrics={
             "eval_return_mean": ret,
             "weights_compact": weights,
@@ -120,7 +119,7 @@ def test_front_is_the_sweeps_pareto_front():
         trial("dsp", 1e-4, 0.5, 0, 500.0, weights=1000.0),  # dominated: same return, larger
         trial("dsp", 1e-4, 0.95, 0, 400.0, weights=30.0),
     ]
-    assert [r["trial"] for r in front(trials)] == [trials[2].name, trials[0].name]
+    assert [r.trial for r in front(trials)] == [trials[2].name, trials[0].name]
 
 
 def test_paper_numbers_only_at_93_percent_or_dense():
@@ -203,6 +202,8 @@ def log_trial(client, exp_id, point, ret, search="grid", budget=2000):
         "neurons_dense": 16, "neurons_compact": sum(kept), "weights_dense": 112,
         "weights_compact": final["weights_compact"], "flops_dense": 200, "flops_compact": 100,
         "eval_return_mean": ret, "eval_return_std": 1.0, "eval_episodes": 3,
+        "sparsity_unit": "neurons", "neurons_dead": 0, "sparsity": 1 - sum(kept) / 16,
+        "weight_sparsity": 0.5, "compression_ratio": 0.5, "target_reached": True,
     }  # fmt: skip
     (policy / "compression.json").write_text(json.dumps(info))
     client.log_artifacts(rid, str(policy), "compact_policy")

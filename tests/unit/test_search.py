@@ -6,8 +6,10 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.search_generator import SearchGenerator
 
-from rayprune.sweep.config import ConfigError, load_config, parse_config
-from rayprune.sweep.pareto import pareto_front
+from rayprune.errors import ConfigError
+from rayprune.store.pareto import Outcome, pareto_front
+from rayprune.store.point import TrialPoint
+from rayprune.sweep.config import load_config, parse_config
 from rayprune.sweep.search import BudgetASHA, PointSpace, check_search, tune_options
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +62,7 @@ def test_shipped_search_configs():
     for name in ("paper_grid", "cartpole_optuna", "cartpole_asha"):
         check_search(load_config(REPO / "tune_configs" / f"{name}.yaml"))
     points = load_config(REPO / "tune_configs" / "paper_grid.yaml").points()
-    per_method = {m: sum(p["method"] == m for p in points) for m in {p["method"] for p in points}}
+    per_method = {m: sum(p.method == m for p in points) for m in {p.method for p in points}}
     # 6 lambdas x 4 targets x 5 seeds; no penalty: 4 x 5; ppo: 5
     assert per_method == {
         "dsp": 120, "ssl": 120, "l1": 120, "sgs": 120, "l0": 120, "dropout": 20, "pops": 20, "ppo": 5,
@@ -143,26 +145,14 @@ def test_searcher_state_survives_a_restore(tmp_path):
 
 
 def test_pareto_front_of_four_points():
-    rows = [
-        {
-            "trial": "a",
-            "eval_return_mean": 500.0,
-            "weights_compact": 1000.0,
-        },  # b is as good, smaller
-        {"trial": "b", "eval_return_mean": 500.0, "weights_compact": 135.0},
-        {"trial": "c", "eval_return_mean": 300.0, "weights_compact": 50.0},
-        {
-            "trial": "d",
-            "eval_return_mean": 200.0,
-            "weights_compact": 100.0,
-        },  # c: better and smaller
-    ]
-    assert [r["trial"] for r in pareto_front(rows)] == ["c", "b"]  # fewest weights first
-    assert [r["trial"] for r in pareto_front([*rows, {**rows[1], "trial": "b2"}])] == [
-        "c",
-        "b",
-        "b2",
-    ]
+    point = TrialPoint("dsp", 1e-4, 0.9, 0)
+    a = Outcome("a", point, 500.0, 1000.0)  # b is as good, smaller
+    b = Outcome("b", point, 500.0, 135.0)
+    c = Outcome("c", point, 300.0, 50.0)
+    d = Outcome("d", point, 200.0, 100.0)  # c: better and smaller
+    assert [o.trial for o in pareto_front([a, b, c, d])] == ["c", "b"]  # fewest weights first
+    b2 = Outcome("b2", point, 500.0, 135.0)
+    assert [o.trial for o in pareto_front([a, b, c, d, b2])] == ["c", "b", "b2"]
     assert pareto_front([]) == []
 
 

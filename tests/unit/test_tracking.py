@@ -1,6 +1,6 @@
 """A trial's MLflow run across attempts (a real SQLite store; no Ray)."""
 
-from rayprune.sweep.tracking import TRIAL_KEY_TAG, TrialRun, client_for, create_experiment
+from rayprune.store.tracking import TRIAL_KEY_TAG, TrialRun, client_for, create_experiment
 
 PARAMS = {"method": "dsp", "lambda": 1e-4}
 

@@ -14,21 +14,17 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
-TRIAL_KEY_TAG = "rayprune.trial_key"
-SWEEP_TAG = "rayprune.sweep"
-STOPPED_EARLY_TAG = "rayprune.stopped_early"
-NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attempt
-SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (e.g. the Pareto front), never a trial's
+from rayprune.errors import AlreadyExists, ExperimentNotFound, TrackingUnavailable
+from rayprune.names import (
+    ENV_STEPS,
+    NODE_TAG,
+    STOPPED_EARLY_TAG,
+    SUMMARY_TAG,
+    SWEEP_TAG,
+    TRIAL_KEY_TAG,
+)
+
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
-STEP_METRIC = "env_steps"  # in every per-iteration row: its history says which steps are logged
-
-
-class ExperimentNotFound(LookupError):
-    pass
-
-
-class TrackingUnavailable(ConnectionError):
-    pass
 
 
 def check_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
@@ -57,7 +53,7 @@ def create_experiment(tracking_uri: str, name: str, artifact_location: str | Non
     store; a name already taken is an error, so no earlier sweep is written into."""
     client = client_for(tracking_uri)
     if client.get_experiment_by_name(name) is not None:
-        raise FileExistsError(f"MLflow experiment {name!r} already exists at {tracking_uri}")
+        raise AlreadyExists(f"MLflow experiment {name!r} already exists at {tracking_uri}")
     return client.create_experiment(
         name, artifact_location=artifact_location, tags={SWEEP_TAG: name}
     )
@@ -87,13 +83,13 @@ def find_trial_run(client: MlflowClient, experiment: str, key: str):
     return runs[0] if runs else None
 
 
-def finished_metrics(tracking_uri: str, experiment: str, key: str, names: Iterable[str]):
+def finished_metrics(tracking_uri: str, experiment: str, key: str, metrics: Iterable[str]):
     """The final metrics of the trial's run if it FINISHED (then it is complete: its curve, its
     final metrics and its artifacts are in), else None."""
     run = find_trial_run(client_for(tracking_uri), experiment, key)
     if run is None or run.info.status != "FINISHED":
         return None
-    return {name: run.data.metrics[name] for name in names}
+    return {name: run.data.metrics[name] for name in metrics}
 
 
 class TrialRun:
@@ -122,7 +118,7 @@ class TrialRun:
             if STOPPED_EARLY_TAG in existing.data.tags:  # a resume relaunched it: not stopped now
                 client.delete_tag(run_id, STOPPED_EARLY_TAG)
             client.update_run(run_id, status="RUNNING")
-            history = client.get_metric_history(run_id, STEP_METRIC)
+            history = client.get_metric_history(run_id, ENV_STEPS)
             logged_through = max((m.step for m in history), default=0)
         # Every attempt logs the params (the same values again are accepted): an attempt that
         # died between creating the run and logging them must not leave the run without them.
@@ -198,10 +194,10 @@ def end_stopped_runs(tracking_uri: str, experiment: str) -> set[str]:
     return stopped
 
 
-def log_summary(tracking_uri: str, experiment: str, name: str, rows: list[dict[str, Any]]) -> None:
-    """A FINISHED sweep-level run `name` holding rows (at least one) as NAME.json and NAME.csv.
-    It has no trial key, so neither `best` nor a resumed trial takes it for a trial; a resumed
-    sweep rewrites it."""
+def log_summary(tracking_uri: str, experiment: str, name: str, rows: list[dict[str, Any]]) -> str:
+    """A FINISHED sweep-level run `name` holding rows (at least one) as NAME.json and NAME.csv;
+    returns its run id. It has no trial key, so neither `best` nor a resumed trial takes it for a
+    trial; a resumed sweep rewrites it."""
     client = client_for(tracking_uri)
     existing = client.search_runs(
         [experiment_id(client, experiment)], filter_string=f"tags.`{SUMMARY_TAG}` = '{name}'"
@@ -221,6 +217,7 @@ def log_summary(tracking_uri: str, experiment: str, name: str, rows: list[dict[s
     writer.writerows(rows)
     client.log_text(run_id, table.getvalue(), f"{name}.csv")
     client.set_terminated(run_id, status="FINISHED")
+    return run_id
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:

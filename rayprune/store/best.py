@@ -10,15 +10,13 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from rayprune.policy import ARTIFACT_DIR, read_info
-from rayprune.policy.artifact import apply_umask
-from rayprune.sweep.tracking import client_for, trial_runs
+from rayprune import names
+from rayprune.errors import AlreadyExists, NoEligibleRun
+from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
+from rayprune.pruning import sparsity_unit
+from rayprune.store.tracking import client_for, trial_runs
 
 ALIAS = "best"
-
-
-class NoEligibleRun(LookupError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -30,19 +28,28 @@ class Choice:
     artifact_uri: str
 
 
+def sparsity_in_unit(run) -> float:
+    """The run's sparsity in what its method's target counts: neurons, or weights for the
+    weight-unit methods (l1, pops, l0 with weight gates)."""
+    unit = sparsity_unit(run.data.params[names.METHOD], run.data.params.get(names.GATES))
+    metric = names.WEIGHT_SPARSITY if unit == "weights" else names.NEURON_SPARSITY
+    return run.data.metrics.get(metric, 0.0)
+
+
 def choose_best(
-    tracking_uri: str, sweep: str, metric: str = "eval_return_mean", min_sparsity: float = 0.0
+    tracking_uri: str, sweep: str, metric: str = names.EVAL_RETURN_MEAN, min_sparsity: float = 0.0
 ) -> Choice:
     """Highest `metric` among FINISHED trial runs with a final eval that reached their sparsity
-    target (and min_sparsity); ties go to the smaller policy. Trials stopped early have no eval."""
+    target (and min_sparsity, in the unit of each run's method); ties go to the smaller policy.
+    Trials stopped early have no eval."""
     client = client_for(tracking_uri)
     eligible = [
         r
         for r in trial_runs(client, sweep)
         if metric in r.data.metrics
-        and "eval_return_mean" in r.data.metrics
-        and r.data.metrics.get("target_reached") == 1.0
-        and r.data.metrics.get("sparsity", 0.0) >= min_sparsity
+        and names.EVAL_RETURN_MEAN in r.data.metrics
+        and r.data.metrics.get(names.TARGET_REACHED) == 1.0
+        and sparsity_in_unit(r) >= min_sparsity
     ]
     if not eligible:
         raise NoEligibleRun(
@@ -50,13 +57,13 @@ def choose_best(
         )
     best = max(
         eligible,
-        key=lambda r: (r.data.metrics[metric], -r.data.metrics.get("weights_compact", 0.0)),
+        key=lambda r: (r.data.metrics[metric], -r.data.metrics.get(names.WEIGHTS_COMPACT, 0.0)),
     )
     return Choice(
         run_id=best.info.run_id,
         run_name=best.info.run_name,
         value=best.data.metrics[metric],
-        weights=best.data.metrics.get("weights_compact", float("nan")),
+        weights=best.data.metrics.get(names.WEIGHTS_COMPACT, float("nan")),
         artifact_uri=f"{best.info.artifact_uri}/{ARTIFACT_DIR}",
     )
 
@@ -79,7 +86,7 @@ def download_best(tracking_uri: str, model_name: str, out: Path) -> Path:
     """Fetch models:/NAME@best into `out`, which must not exist yet; nothing half-written is left."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} exists and is not empty; refusing to overwrite it")
+        raise AlreadyExists(f"{out} exists and is not empty; refusing to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)

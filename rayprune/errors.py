@@ -1,0 +1,67 @@
+"""Every error a user can fix, in one family at the bottom of the house.
+
+The CLI catches RaypruneError and prints its first line (exit code 2); anything else is a bug
+and keeps its traceback. Each class also derives from the builtin it stands for, so callers
+that catch ValueError or LookupError keep working.
+"""
+
+
+class RaypruneError(Exception):
+    """Anything the user can fix; the message is one line."""
+
+
+class CommandError(RaypruneError):
+    """A command cannot do what was asked (the CLI's own checks)."""
+
+
+class AlreadyExists(RaypruneError, FileExistsError):
+    """A sweep, run, folder or file that rayprune will not overwrite."""
+
+
+class ConfigError(RaypruneError, ValueError):
+    """A sweep configuration that cannot run."""
+
+
+class SpecError(ConfigError):
+    """A pruning spec (method, lambda, schedule, reading, ...) that cannot run. `field` names
+    the spec's field at fault, so the config can name its own key for it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ArtifactError(RaypruneError, ValueError):
+    """A compact_policy folder that is missing, incomplete or corrupt."""
+
+
+class UnsupportedEnvError(RaypruneError, ValueError):
+    """An environment rayprune cannot build or whose spaces it cannot serve."""
+
+
+class SweepError(RaypruneError, RuntimeError):
+    """A sweep cannot be started or resumed as asked."""
+
+
+class ClusterError(RaypruneError, RuntimeError):
+    """The cluster a sweep would use cannot work: fix before starting."""
+
+
+class NotFound(RaypruneError, LookupError):
+    """A sweep, experiment or run that is not there."""
+
+
+class SweepNotFound(NotFound):
+    pass
+
+
+class ExperimentNotFound(NotFound):
+    pass
+
+
+class NoEligibleRun(NotFound):
+    """No finished run qualifies (for `best`, or for a report)."""
+
+
+class TrackingUnavailable(RaypruneError, ConnectionError):
+    """The MLflow tracking server does not answer."""

@@ -1,0 +1,62 @@
+"""The names users see in MLflow: metrics, params and tags, each spelled once.
+
+Metric names are what users' stores and dashboards already hold, so some differ from the
+code's names: the metric `sparsity` is the code's neuron_sparsity, `sparsity_target_now` the
+schedule's p_t (sparsity_now).
+"""
+
+# Per-iteration curve, step = training iteration.
+EPISODE_RETURN_MEAN = "episode_return_mean"
+ENV_STEPS = "env_steps"  # in every curve row: its history says which steps are logged
+
+# Measured on the actor at the end of every training iteration (rllib's learner hook).
+NEURONS = "neurons"
+WEIGHTS = "weights"
+FLOPS = "flops"
+NEURON_SPARSITY = "sparsity"
+WEIGHT_SPARSITY = "weight_sparsity"
+NEURONS_DEAD = "neurons_dead"
+SPARSITY_NOW = "sparsity_target_now"
+THRESHOLD = "threshold"
+REGULARIZER = "regularizer"
+PRUNE_STEP = "prune_step"  # reported by the learner; the curve has it as MLflow's step
+LAYER_NEURONS_PREFIX = "neurons_l"  # neurons_l0, neurons_l1, ...: kept per hidden layer
+
+
+def layer_neurons(layer: int) -> str:
+    """The metric of the neurons kept in hidden layer `layer` (0 = first)."""
+    return f"{LAYER_NEURONS_PREFIX}{layer}"
+
+
+# Final values, logged once at the trial's last iteration.
+EVAL_RETURN_MEAN = "eval_return_mean"
+EVAL_RETURN_STD = "eval_return_std"
+TARGET_REACHED = "target_reached"
+WEIGHTS_COMPACT = "weights_compact"
+NEURONS_COMPACT = "neurons_compact"
+FLOPS_COMPACT = "flops_compact"
+COMPRESSION_RATIO = "compression_ratio"
+# The shipped policy's size, comparable across methods.
+FINAL_SIZE_METRICS = (WEIGHTS_COMPACT, NEURONS_COMPACT, FLOPS_COMPACT, COMPRESSION_RATIO)
+FINAL_METRICS = (EVAL_RETURN_MEAN, EVAL_RETURN_STD, TARGET_REACHED, *FINAL_SIZE_METRICS)
+
+# A trial's point, as MLflow params (YAML's grid keys).
+METHOD = "method"
+LAMBDA = "lambda"
+SPARSITY_TARGET = "sparsity_target"
+SEED = "seed"
+POINT_PARAMS = (METHOD, LAMBDA, SPARSITY_TARGET, SEED)
+# Sweep settings read back from a run's params.
+ENV = "env"
+SEARCH_KIND = "search.kind"
+GATES = "pruning.gates"
+
+# Tags.
+TRIAL_KEY_TAG = "rayprune.trial_key"
+SWEEP_TAG = "rayprune.sweep"
+STOPPED_EARLY_TAG = "rayprune.stopped_early"
+NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attempt
+SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (report, Pareto front), never a trial's
+
+# The dense baseline: no penalty, nothing pruned.
+DENSE_METHOD = "ppo"

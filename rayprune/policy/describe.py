@@ -1,0 +1,63 @@
+"""compression.json's content for a compacted actor: measured once, here."""
+
+from __future__ import annotations
+
+from rayprune.policy.info import PolicyInfo
+from rayprune.policy.runtime import EvalResult
+from rayprune.policy.spaces import EnvSpaces
+from rayprune.pruning import (
+    ActorSize,
+    CompactMLP,
+    MaskedMLP,
+    PruningSpec,
+    reached_target,
+    size_of_compact,
+)
+
+
+def describe_policy(
+    actor: MaskedMLP,
+    net: CompactMLP,
+    spec: PruningSpec,
+    env: str,
+    spaces: EnvSpaces,
+    evaluation: EvalResult,
+) -> PolicyInfo:
+    """The PolicyInfo of `net`, the network that ships, cut from `actor` by `spec` and evaluated
+    on `env`. For low-rank methods, params_before_lowrank is the compact network's weight count
+    before the SVD."""
+    measured = ActorSize.of(actor)
+    dense, size = measured.dense, size_of_compact(net)
+    return PolicyInfo(
+        env=env,
+        method=spec.method,
+        lam=spec.lam,
+        sparsity_target=spec.sparsity_target,
+        sparsity_unit=spec.unit(actor),
+        reading=spec.reading,
+        scope=spec.scope,
+        seed=spec.seed,
+        obs_dim=spaces.obs_dim,
+        action_space=spaces.action_space,
+        activation=net.activation,
+        hidden_dense=dense.neurons_per_layer,
+        hidden_compact=size.neurons_per_layer,
+        ranks=net.ranks,
+        neurons_dense=dense.neurons,
+        neurons_compact=size.neurons,
+        neurons_dead=measured.neurons_dead,
+        weights_dense=dense.weights,
+        weights_compact=size.weights,
+        flops_dense=dense.flops,
+        flops_compact=size.flops,
+        neuron_sparsity=size.neuron_sparsity(dense),
+        weight_sparsity=measured.weight_sparsity,
+        compression_ratio=size.weight_sparsity(dense),
+        target_reached=reached_target(actor, spec),
+        eval_return_mean=evaluation.mean,
+        eval_return_std=evaluation.std,
+        eval_episodes=len(evaluation.returns),
+        params_before_lowrank=measured.compact.weights if spec.lowrank else None,
+        params_after_lowrank=size.weights if spec.lowrank else None,
+        lowrank_energy=spec.lowrank_energy if spec.lowrank else None,
+    )
