@@ -120,7 +120,7 @@ class IterationMetrics:
     and row_from() are the only mapping to metric names, so what the learner logs and what the
     trainable reads cannot drift apart."""
 
-    step: int  # the training iteration; MLflow's step for the row, so not a metric there
+    step: int  # the training iteration the learner pruned at
     size: ActorSize
     sparsity_now: float  # p_t
     threshold: float
@@ -146,4 +146,5 @@ class IterationMetrics:
     def row_from(logged: dict[str, Any]) -> dict[str, float]:
         """The metrics of to_row() out of a larger mapping (RLlib's learner results)."""
         layers = [k for k in logged if k.startswith(names.LAYER_NEURONS_PREFIX)]
-        return {key: float(logged[key]) for key in (*ITERATION_METRICS, *layers)}
+        keys = (*ITERATION_METRICS, *layers, names.PRUNE_STEP)
+        return {key: float(logged[key]) for key in keys}

@@ -1,4 +1,5 @@
-"""Which neurons to mask at target sparsity p_t (Eq. 16 and 18), in two readings and two scopes.
+"""Which neurons to mask at the schedule's sparsity p_t (Eq. 16 and 18; `sparsity_now` in
+code), in two readings and two scopes.
 
 rank: mask the lowest-importance neurons until a fraction p_t of the neurons in scope is masked.
 mass: mask neurons in ascending importance while their cumulative importance stays
@@ -34,30 +35,30 @@ def check_choices(reading: str, scope: str) -> None:
 def select_masks(
     importances: list[torch.Tensor],
     masks: list[torch.Tensor],
-    sparsity: float,
+    sparsity_now: float,
     reading: Reading = "rank",
     scope: Scope = "layer",
     min_neurons: int = 1,
 ) -> list[torch.Tensor]:
-    """New masks (same shapes) for target sparsity p_t; inputs are not modified."""
+    """New masks (same shapes) for the schedule's sparsity p_t; inputs are not modified."""
     check_choices(reading, scope)
     if scope == "layer":
         return [
-            _select_group([omega], [mask], sparsity, reading, min_neurons)[0]
+            _select_group([omega], [mask], sparsity_now, reading, min_neurons)[0]
             for omega, mask in zip(importances, masks)
         ]
-    return _select_group(importances, masks, sparsity, reading, min_neurons)
+    return _select_group(importances, masks, sparsity_now, reading, min_neurons)
 
 
-def masked_count_for(sparsity: float, neurons: int) -> int:
+def masked_count_for(fraction: float, neurons: int) -> int:
     """The rank reading's number of neurons to mask: floor(p_t * n), robust to float noise."""
-    return math.floor(sparsity * neurons + 1e-9)
+    return math.floor(fraction * neurons + 1e-9)
 
 
 def _select_group(
     importances: list[torch.Tensor],
     masks: list[torch.Tensor],
-    sparsity: float,
+    sparsity_now: float,
     reading: Reading,
     min_neurons: int,
 ) -> list[torch.Tensor]:
@@ -68,8 +69,8 @@ def _select_group(
     new_alive = alive.clone()
 
     masked = int((~alive).sum())
-    to_mask = masked_count_for(sparsity, omega.numel())
-    psi = sparsity * float(omega[alive].sum())
+    to_mask = masked_count_for(sparsity_now, omega.numel())
+    psi = sparsity_now * float(omega[alive].sum())
     cumulative = 0.0
     # Ascending importance; ties broken by position so the choice is deterministic.
     for idx in torch.argsort(omega.masked_fill(~alive, -1.0), stable=True).tolist():
@@ -93,17 +94,17 @@ def _select_group(
     ]
 
 
-def target_reached(kept: list[int], dense: list[int], sparsity: float) -> bool:
+def target_reached(kept: list[int], dense: list[int], sparsity_target: float) -> bool:
     """True when at least floor(p_f * n_l) neurons are masked, summed over layers: the most any
     scope or reading can be asked for once whole neurons are counted per layer."""
-    needed = sum(masked_count_for(sparsity, n) for n in dense)
+    needed = sum(masked_count_for(sparsity_target, n) for n in dense)
     return sum(dense) - sum(kept) >= needed
 
 
 def select_weight_masks(
     scores: list[torch.Tensor],
     masks: list[torch.Tensor],
-    sparsity: float,
+    sparsity_now: float,
     scope: Scope = "layer",
     min_kept: int = 1,
 ) -> list[torch.Tensor]:
@@ -112,11 +113,11 @@ def select_weight_masks(
     layer keeps at least `min_kept` weights."""
     check_choices("rank", scope)
     if scope == "layer":
-        return [_select_weights(s, m, sparsity, min_kept) for s, m in zip(scores, masks)]
+        return [_select_weights(s, m, sparsity_now, min_kept) for s, m in zip(scores, masks)]
     flat = _select_weights(
         torch.cat([s.detach().flatten() for s in scores]),
         torch.cat([m.flatten() for m in masks]),
-        sparsity,
+        sparsity_now,
         min_kept=0,
     )
     chunks = flat.split([m.numel() for m in masks])
@@ -124,10 +125,10 @@ def select_weight_masks(
 
 
 def _select_weights(
-    scores: torch.Tensor, mask: torch.Tensor, sparsity: float, min_kept: int
+    scores: torch.Tensor, mask: torch.Tensor, sparsity_now: float, min_kept: int
 ) -> torch.Tensor:
     alive = mask.detach().flatten() > 0
-    to_mask = masked_count_for(sparsity, alive.numel())
+    to_mask = masked_count_for(sparsity_now, alive.numel())
     # Dead weights rank first (they count as masked), then ascending score, ties by position.
     ranked = scores.detach().flatten().double().masked_fill(~alive, -float("inf"))
     order = torch.argsort(ranked, stable=True)

@@ -61,8 +61,8 @@ def method_order(method: str) -> tuple[int, str]:
     return (order.index(method) if method in order else len(order), method)
 
 
-def paper_return(method: str, env: str, sparsity: float, dense: bool) -> str | None:
+def paper_return(method: str, env: str, sparsity_target: float, dense: bool) -> str | None:
     """The paper's return for this row: only at its 93% (or for the dense, unpruned PPO)."""
-    if not dense and abs(sparsity - PAPER_SPARSITY) > 1e-9:
+    if not dense and abs(sparsity_target - PAPER_SPARSITY) > 1e-9:
         return None
     return PAPER_93.get((method, env))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rayprune.pruning import Gates
@@ -25,4 +25,7 @@ class ActorCriticSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> ActorCriticSpec:
-        return cls(**(raw or {}))
+        """RLlib merges its own defaults (vf_share_layers, ...) into a module's model_config:
+        only this type's fields are read back."""
+        raw = raw or {}
+        return cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})

@@ -37,7 +37,8 @@ def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
             result["env_runners"].get(names.EPISODE_RETURN_MEAN, float("nan"))
         ),
         names.ENV_STEPS: float(result["num_env_steps_sampled_lifetime"]),
-        **pruning_metrics(result),
+        # the learner's prune step is the row's MLflow step already
+        **{k: v for k, v in pruning_metrics(result).items() if k != names.PRUNE_STEP},
     }
 
 
