@@ -4,7 +4,7 @@ Names load on first use (PEP 562), so what only reads the config or the workspac
 for importing Ray.
 """
 
-from importlib import import_module
+from rayprune.lazy import lazy_attributes
 
 _HOMES = {
     "SweepConfig": "config",
@@ -17,8 +17,4 @@ _HOMES = {
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

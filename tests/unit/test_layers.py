@@ -11,7 +11,7 @@ import pytest
 from rayprune import names
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rayprune"
-BOTTOM = {"names", "errors"}
+BOTTOM = {"names", "errors", "lazy"}
 BELOW = {
     "pruning": BOTTOM,
     "policy": BOTTOM | {"pruning"},
