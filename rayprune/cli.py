@@ -11,6 +11,7 @@ import typer
 
 from rayprune.errors import CommandError, RaypruneError
 from rayprune.names import EVAL_RETURN_MEAN
+from rayprune.store.uri import take_credentials
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -26,7 +27,13 @@ Address = Annotated[
 ]
 TrackingUri = Annotated[
     Optional[str],
-    typer.Option("--tracking-uri", help="MLflow tracking URI (default: SQLite in --results)."),
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: SQLite in --results). Credentials in it "
+        "(http://user:token@host) move to MLFLOW_TRACKING_USERNAME / _PASSWORD and are never "
+        "shown or stored.",
+        callback=take_credentials,
+    ),
 ]
 
 
@@ -42,11 +49,21 @@ def sweep(
         Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")
     ] = None,
     address: Address = None,
+    max_trials: Annotated[
+        int, typer.Option(min=1, help="Refuse a sweep of more trials than this, unless --yes.")
+    ] = 1000,
+    yes: Annotated[bool, typer.Option("--yes", help="Run a sweep over --max-trials.")] = False,
 ) -> None:
     """Run one Tune trial per grid point and track each in MLflow."""
     from rayprune.sweep import Workspace, load_config, start_sweep
 
     cfg = load_config(config, set_ or [])
+    trials = cfg.trial_count()
+    print(f"rayprune: {trials} trial(s), up to {trials * cfg.budget_env_steps:,} env steps")
+    if trials > max_trials and not yes:
+        raise CommandError(
+            f"{trials} trials is more than --max-trials {max_trials}: check the grid, or pass --yes"
+        )
     ws = Workspace.create(results, tracking_uri, storage, address)
     _conclude(cfg.name, start_sweep(cfg, ws), ws)
 
@@ -102,16 +119,18 @@ def best(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register the best trial's compact policy under alias `best` and download it."""
-    from rayprune.store.best import choose_best, download_best, register_best
+    from rayprune.store.best import check_out, choose_best, register_best, staged_download
     from rayprune.store.tracking import check_tracking_server
-    from rayprune.sweep import Workspace
+    from rayprune.sweep.workspace import check_name
 
-    uri = tracking_uri or Workspace.create(results).load_sweep(name)[1].tracking_uri
+    uri = tracking_uri or _recorded(results, name).tracking_uri
+    check_name(name)
     check_tracking_server(uri)
+    out = check_out(out)
     choice = choose_best(uri, name, metric, min_sparsity)
     model = model_name or f"rayprune-{name}"
-    version = register_best(uri, model, choice)
-    download_best(uri, model, out)
+    with staged_download(uri, choice, out):
+        version = register_best(uri, model, choice)  # the registry changes last
     print(
         f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)"
     )
@@ -135,17 +154,28 @@ def report(
     """Write the sweeps' HTML report (figures, tables, the paper's numbers beside ours) and
     log it to each sweep's MLflow experiment."""
     from rayprune.report import write_report
-    from rayprune.sweep import Workspace
+    from rayprune.sweep.workspace import Workspace, check_name
 
     ws = Workspace.create(results)
+    for name in names:
+        check_name(name)
     if tracking_uri is None:
-        stores = {ws.load_sweep(name)[1].tracking_uri for name in names}
+        stores = {_recorded(results, name).tracking_uri for name in names}
         if len(stores) > 1:
             raise CommandError("these sweeps are in different MLflow stores; pass --tracking-uri")
         (tracking_uri,) = stores
     page = write_report(tracking_uri, names, out or ws.root / "reports" / names[0])
     print(f"report of {', '.join(names)}: {page}")
     print(f"logged to MLflow ({tracking_uri}): run 'report' of each sweep's experiment")
+
+
+def _recorded(results: Path | None, name: str):
+    """The workspace sweep `name` was recorded with, its embedded store there."""
+    from rayprune.sweep import Workspace
+
+    recorded = Workspace.create(results).load_sweep(name)[1]
+    recorded.check_store()
+    return recorded
 
 
 @app.command("eval")
@@ -210,7 +240,13 @@ def main() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter
     try:
         app()  # typer reports its own usage errors (exit code 2)
-    except RaypruneError as err:
+    except KeyboardInterrupt:
+        if os.environ.get("RAYPRUNE_DEBUG"):
+            raise
+        print("rayprune: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except (RaypruneError, OSError) as err:
+        # OSError: a full disk, a read-only or missing folder; said in one line, like ours
         if os.environ.get("RAYPRUNE_DEBUG"):
             raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

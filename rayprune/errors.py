@@ -43,6 +43,10 @@ class SweepError(RaypruneError, RuntimeError):
     """A sweep cannot be started or resumed as asked."""
 
 
+class TrialDiverged(RaypruneError, ArithmeticError):
+    """A trial's loss or regularizer went NaN or infinite: it ends FAILED, never FINISHED."""
+
+
 class ClusterError(RaypruneError, RuntimeError):
     """The cluster a sweep would use cannot work: fix before starting."""
 

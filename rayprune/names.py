@@ -56,6 +56,8 @@ TRIAL_KEY_TAG = "rayprune.trial_key"
 SWEEP_TAG = "rayprune.sweep"
 STOPPED_EARLY_TAG = "rayprune.stopped_early"
 NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attempt
+FAILURE_TAG = "rayprune.failure"  # why a trial's latest attempt failed, one line
+RECOVERED_TAG = "rayprune.recovered"  # an unreadable checkpoint skipped, and what was done
 SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (report, Pareto front), never a trial's
 
 # The dense baseline: no penalty, nothing pruned.

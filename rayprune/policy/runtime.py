@@ -32,21 +32,44 @@ class OnnxPolicy:
                 str(graph), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime raises its own untyped errors on bad graphs
-            raise ArtifactError(f"cannot load {graph}: {err}") from None
+            raise ArtifactError(f"cannot load {graph}: {one_line(err)}") from None
+        self._check_graph(graph)
         space = self.spaces.action_space
         if not space.discrete:
             self.low = np.asarray(space.low, dtype=np.float32)
             self.high = np.asarray(space.high, dtype=np.float32)
 
+    def _check_graph(self, graph: Path) -> None:
+        """The graph's input and output widths must be compression.json's, before any call."""
+        (given,), outputs = self.session.get_inputs(), self.session.get_outputs()
+        expected = (self.spaces.obs_dim, self.spaces.action_space.width)
+        found = (
+            given.shape[-1] if given.shape else None,
+            outputs[0].shape[-1] if outputs else None,
+        )
+        if given.name != INPUT_NAME or len(outputs) != 1 or found != expected:
+            raise ArtifactError(
+                f"{graph} does not match compression.json: graph {given.name!r} {given.shape} -> "
+                f"{[o.shape for o in outputs]}, expected obs width {expected[0]} -> {expected[1]}"
+            )
+
     def outputs(self, obs: np.ndarray) -> np.ndarray:
         batch = np.asarray(obs, dtype=np.float32).reshape(-1, self.spaces.obs_dim)
-        return self.session.run(None, {INPUT_NAME: batch})[0]
+        try:
+            return self.session.run(None, {INPUT_NAME: batch})[0]
+        except Exception as err:  # onnxruntime's own errors: a graph that fails at run time
+            raise ArtifactError(f"the policy's graph failed to run: {one_line(err)}") from None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         out = self.outputs(obs)
         if self.spaces.action_space.discrete:
             return out.argmax(axis=-1)
         return np.clip(out, self.low, self.high)
+
+
+def one_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
 
 
 @dataclass(frozen=True)

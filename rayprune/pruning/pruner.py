@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from rayprune.pruning.importance import (
     weight_magnitudes,
 )
 from rayprune.pruning.lowrank import check_energy, low_rank
-from rayprune.pruning.masked_mlp import MaskedMLP
+from rayprune.pruning.masked_mlp import Gates, MaskedMLP
 from rayprune.pruning.metrics import size_of
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
 from rayprune.pruning.selection import (
@@ -171,6 +172,36 @@ def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
         dense = [m.numel() for m in mlp.masks]
     layers = 1 if spec._method.first_layer_only else len(kept)
     return target_reached(kept[:layers], dense[:layers], target)
+
+
+def check_reachable(spec: PruningSpec, widths: Sequence[int], gates: Gates | None) -> None:
+    """Refuse a sparsity target that the floor of what each layer keeps makes unreachable
+    (min_neurons neurons, or one weight, per layer), on a network of layer widths [in, *hidden,
+    out]; the message says the highest target that can be reached. A target is unreachable when
+    removing ceil(p_f * n) units would cut into the floor: reached_target's rounding down to
+    floor(p_f * n) would otherwise call 0.5 of one neuron, or 0.9999 of [8, 8], reached."""
+    if not spec.prunes:
+        return
+    unit = sparsity_unit(spec.method, gates)
+    if unit == "weights":
+        dense = [i * o for i, o in zip(widths[:-1], widths[1:])]
+        floor, kept = [1] * len(dense), "one weight per layer"
+    else:
+        dense = list(widths[1:-1])
+        floor, kept = (
+            [min(spec.min_neurons, n) for n in dense],
+            f"{spec.min_neurons} neuron(s) per layer",
+        )
+    if spec._method.first_layer_only:
+        dense, floor = dense[:1], floor[:1]
+    removable = sum(dense) - sum(floor)
+    if sum(math.ceil(spec.sparsity_target * n - 1e-9) for n in dense) > removable:
+        most = removable / sum(dense)
+        raise SpecError(
+            f"sparsity_target {spec.sparsity_target:g} cannot be reached: keeping {kept}, at most "
+            f"{most:.4g} of the {unit} can go",
+            "sparsity_target",
+        )
 
 
 def deployable(mlp: MaskedMLP, spec: PruningSpec) -> CompactMLP:

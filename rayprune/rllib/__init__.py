@@ -12,6 +12,7 @@ _HOMES = {
     "pruning_metrics": "algo",
     "restore_algorithm": "algo",
     "sampler_module": "algo",
+    "training_loss": "algo",
     "PruningPPOLearner": "learner",
     "MaskedActorCritic": "module",
     "MaskedPPOModule": "module",

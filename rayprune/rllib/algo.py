@@ -114,6 +114,13 @@ def pruning_metrics(result: dict[str, Any]) -> dict[str, float]:
     return IterationMetrics.row_from(logged)
 
 
+def training_loss(result: dict[str, Any]) -> float:
+    """PPO's total loss (without the regularizer) in a train() result, on either stack."""
+    if "learners" in result:
+        return float(result["learners"]["default_policy"]["total_loss"])
+    return float(result["info"]["learner"]["default_policy"]["learner_stats"]["total_loss"])
+
+
 def sampler_module(algo: Algorithm) -> MaskedPPOModule:
     """The module the local EnvRunner samples with."""
     return algo.env_runner.module.unwrapped()

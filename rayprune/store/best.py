@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from rayprune import names
-from rayprune.errors import AlreadyExists, NoEligibleRun
+from rayprune.errors import AlreadyExists, CommandError, NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.pruning import sparsity_unit
 from rayprune.store.tracking import client_for, trial_runs
@@ -82,22 +84,35 @@ def register_best(tracking_uri: str, model_name: str, choice: Choice) -> str:
     return version.version
 
 
-def download_best(tracking_uri: str, model_name: str, out: Path) -> Path:
-    """Fetch models:/NAME@best into `out`, which must not exist yet; nothing half-written is left."""
-    out = Path(out)
+def check_out(out: Path) -> Path:
+    """`out` must not exist (or be an empty folder) and its parent must be writable: checked
+    before anything else changes, the registry included."""
+    out = Path(out).absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AlreadyExists(f"{out} exists and is not empty; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CommandError(f"cannot create {out.parent}: {err.strerror or err}") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write into {out.parent}: permission denied")
+    return out
+
+
+@contextlib.contextmanager
+def staged_download(tracking_uri: str, choice: Choice, out: Path) -> Iterator[Path]:
+    """The chosen run's compact_policy folder, downloaded beside `out` and checked; it takes
+    out's place only if the block succeeds, so a failure (or Ctrl-C) leaves nothing behind."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         local = Path(
-            mlflow.artifacts.download_artifacts(f"models:/{model_name}@{ALIAS}", dst_path=tmp)
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=choice.artifact_uri, dst_path=tmp, tracking_uri=tracking_uri
+            )
         )
         read_info(local)  # refuse to hand over a corrupt folder
         apply_umask(local)
+        yield local
         if out.is_dir():
             out.rmdir()
         os.replace(local, out)
-    return out

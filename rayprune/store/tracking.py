@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
+import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rayprune.errors import AlreadyExists, ExperimentNotFound, TrackingUnavailable
 from rayprune.names import (
     ENV_STEPS,
+    FAILURE_TAG,
     NODE_TAG,
+    RECOVERED_TAG,
     STOPPED_EARLY_TAG,
     SUMMARY_TAG,
     SWEEP_TAG,
@@ -27,8 +33,39 @@ from rayprune.names import (
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The file of an embedded (SQLite) store, or None for a server."""
+    return (
+        Path(tracking_uri.removeprefix("sqlite:///"))
+        if tracking_uri.startswith("sqlite:///")
+        else None
+    )
+
+
+def check_sqlite_store(path: Path) -> None:
+    """A store that is there must be a readable SQLite database, or every MLflow call fails with
+    a long sqlalchemy traceback; one that is not there yet is created by the first sweep."""
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            status = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as err:
+        status = str(err)
+    if status != "ok":
+        raise TrackingUnavailable(
+            f"the MLflow store {path} is corrupt ({status}): restore it from a backup, or "
+            f"salvage what is left with `sqlite3 {path} .recover | sqlite3 recovered.db`"
+        )
+
+
 def check_tracking_server(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not after MLflow's minutes of retries, when a server does not answer."""
+    """Fail in seconds, not after MLflow's minutes of retries, when a server does not answer;
+    in one line when an embedded store is corrupt."""
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        check_sqlite_store(db)
+        return
     if not tracking_uri.startswith(("http://", "https://")):
         return
     url = tracking_uri.rstrip("/") + "/health"
@@ -48,15 +85,37 @@ def client_for(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+@contextlib.contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """Held while the driver creates an embedded store and its experiment: two sweeps started
+    together on a fresh results folder would both create MLflow's schema ("duplicate column").
+    A server serializes its own writes."""
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
+
+
 def create_experiment(tracking_uri: str, name: str, artifact_location: str | None) -> str:
     """Create the sweep's experiment from the driver, before any trial can race to create the
     store; a name already taken is an error, so no earlier sweep is written into."""
-    client = client_for(tracking_uri)
-    if client.get_experiment_by_name(name) is not None:
-        raise AlreadyExists(f"MLflow experiment {name!r} already exists at {tracking_uri}")
-    return client.create_experiment(
-        name, artifact_location=artifact_location, tags={SWEEP_TAG: name}
-    )
+    taken = AlreadyExists(f"MLflow experiment {name!r} already exists at {tracking_uri}")
+    with store_lock(tracking_uri):
+        client = client_for(tracking_uri)
+        if client.get_experiment_by_name(name) is not None:
+            raise taken
+        try:
+            return client.create_experiment(
+                name, artifact_location=artifact_location, tags={SWEEP_TAG: name}
+            )
+        except MlflowException as err:  # another driver made it since (a server's store)
+            if err.error_code == "RESOURCE_ALREADY_EXISTS":
+                raise taken from None
+            raise
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -115,8 +174,9 @@ class TrialRun:
             logged_through = 0
         else:
             run_id = existing.info.run_id
-            if STOPPED_EARLY_TAG in existing.data.tags:  # a resume relaunched it: not stopped now
-                client.delete_tag(run_id, STOPPED_EARLY_TAG)
+            for stale in (STOPPED_EARLY_TAG, FAILURE_TAG):  # of an earlier attempt, not this one
+                if stale in existing.data.tags:
+                    client.delete_tag(run_id, stale)
             client.update_run(run_id, status="RUNNING")
             history = client.get_metric_history(run_id, ENV_STEPS)
             logged_through = max((m.step for m in history), default=0)
@@ -127,6 +187,10 @@ class TrialRun:
 
     def tag_node(self, node_id: str) -> None:
         self.client.set_tag(self.run_id, NODE_TAG, node_id)
+
+    def tag_recovery(self, what: str) -> None:
+        """Say on the run that an attempt recovered from a bad checkpoint, and how."""
+        self.client.set_tag(self.run_id, RECOVERED_TAG, what[:500])
 
     def log_curve(self, rows: list[tuple[int, dict[str, float]]]) -> None:
         """Per-iteration rows. A trial killed after logging but before its checkpoint was saved
@@ -146,9 +210,12 @@ class TrialRun:
     def log_artifacts(self, local_dir: Path, artifact_path: str) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, reason: str | None = None) -> None:
         """A run the scheduler stopped early ends KILLED: its trial's process fails as Tune tears
-        it down, after the driver tagged the run (mark_stopped_early)."""
+        it down, after the driver tagged the run (mark_stopped_early). A failed run keeps the
+        first line of why, as a tag the runs table can show."""
+        if reason:
+            self.client.set_tag(self.run_id, FAILURE_TAG, reason.strip().splitlines()[0][:500])
         if status == "FAILED":
             tags = self.client.get_run(self.run_id).data.tags
             if tags.get(STOPPED_EARLY_TAG) == "true":

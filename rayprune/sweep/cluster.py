@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Iterator
 
 import ray
@@ -106,9 +107,17 @@ def preflight(address: str | None, tracking_uri: str) -> None:
 def ray_session(address: str | None) -> Iterator[None]:
     """Join `address`, or start a private local Ray that is shut down (only it) on exit.
 
-    Ray binds its ports on every interface, so the local instance keeps Ray's default token
-    authentication: nobody else who can reach this machine can submit code to it.
+    Ray 2.60 binds its ports on every interface whatever node address it is given, so the local
+    instance keeps Ray's default token authentication: nobody else who can reach this machine
+    can submit code to it (and a warning says so when the user turned it off).
     """
+    if not joins_cluster(address) and os.environ.get("RAY_AUTH_MODE") == "disabled":
+        print(
+            "rayprune: warning: RAY_AUTH_MODE=disabled: the local Ray listens on every interface "
+            "(Ray 2.60 binds its GCS and raylet to 0.0.0.0) and anyone who reaches this machine "
+            "can run code in it; unset RAY_AUTH_MODE to keep Ray's token authentication",
+            file=sys.stderr,
+        )
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's compact table, not a log stream
     # Tune checks every result for the searcher's and scheduler's metrics, but Optuna's objectives
     # come only in a trial's final result, and that one has none of the per-iteration metrics

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rayprune.errors import ConfigError, SpecError
+from rayprune.policy import EnvSpaces
 from rayprune.pruning import (
     METHODS,
     Gates,
@@ -18,9 +27,11 @@ from rayprune.pruning import (
     Reading,
     Scope,
     check_activation,
+    check_reachable,
 )
 from rayprune.rllib.network import ActorCriticSpec
 from rayprune.store.point import TrialPoint
+from rayprune.sweep.workspace import check_name
 
 # Where each PruningSpec field sits in the YAML, for one-line errors that name the user's key.
 SPEC_KEYS = {
@@ -30,8 +41,22 @@ SPEC_KEYS = {
 }
 
 
+def _not_a_bool(value: Any) -> Any:
+    # YAML reads `true` as a bool and pydantic would take it for 1: `seed: [true]` is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """Unknown keys, NaN and infinities are errors."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class PPOSettings(Strict):
@@ -44,16 +69,16 @@ class PPOSettings(Strict):
     vf_clip_param: float = Field(10.0, gt=0)
     entropy_coeff: float = Field(0.0, ge=0)
     vf_loss_coeff: float = Field(0.5, ge=0)
-    num_epochs: int = Field(10, ge=1)
-    minibatch_size: int = Field(128, ge=1)
-    train_batch_size: int = Field(2000, ge=1)
+    num_epochs: Int = Field(10, ge=1)
+    minibatch_size: Int = Field(128, ge=1)
+    train_batch_size: Int = Field(2000, ge=1)
     use_kl_loss: bool = False
     grad_clip: float | None = Field(0.5, gt=0)
 
 
 class ModelSettings(Strict):
-    hidden: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)
-    critic_hidden: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)
+    hidden: list[Int] = Field(default_factory=lambda: [128, 128], min_length=1)
+    critic_hidden: list[Int] = Field(default_factory=lambda: [128, 128], min_length=1)
     activation: str = "tanh"
 
     @field_validator("hidden", "critic_hidden")
@@ -76,11 +101,11 @@ class PruningSettings(Strict):
 
     reading: Reading = "rank"
     scope: Scope = "layer"
-    min_neurons: int = 1
+    min_neurons: Int = 1
     initial_sparsity: float = 0.0
-    start_iter: int = 5
-    end_iter: int = 60
-    frequency: int = 1
+    start_iter: Int = 5
+    end_iter: Int = 60
+    frequency: Int = 1
     weight_threshold: float = 1e-3  # l1: weights under it are removed too
     dropout_rate: float = Field(0.0, ge=0, lt=1)  # plain dropout on the actor during updates
     distill_coeff: float = 0.0  # PoPS: weight of the distillation from the teacher
@@ -95,7 +120,22 @@ class GridSettings(Strict):
     method: list[str] = Field(default_factory=lambda: ["dsp"], min_length=1)
     lam: list[float] = Field(default_factory=lambda: [1e-4], alias="lambda", min_length=1)
     sparsity_target: list[float] = Field(default_factory=lambda: [0.9], min_length=1)
-    seed: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seed: list[Int] = Field(default_factory=lambda: [0], min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> GridSettings:
+        """Two equal values would make two trials of one point share its MLflow run."""
+        axes = (
+            ("method", self.method), ("lambda", self.lam),
+            ("sparsity_target", self.sparsity_target), ("seed", self.seed),
+        )  # fmt: skip
+        for key, values in axes:
+            repeated = [v for i, v in enumerate(values) if v in values[:i]]
+            if repeated:
+                raise ValueError(
+                    f"{key} lists {repeated[0]!r} more than once; each grid value must be distinct"
+                )
+        return self
 
     @field_validator("method")
     @classmethod
@@ -112,9 +152,9 @@ class SearchSettings(Strict):
     (down). NSGA-II samples its first population_size trials at random, then breeds from them."""
 
     kind: Literal["grid", "optuna"] = "grid"
-    num_samples: int | None = Field(None, ge=1)
-    population_size: int = Field(50, ge=2)
-    seed: int = 0
+    num_samples: Int | None = Field(None, ge=1)
+    population_size: Int = Field(50, ge=2)
+    seed: Int = 0
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SearchSettings:
@@ -130,9 +170,9 @@ class SchedulerSettings(Strict):
     grace_period * reduction_factor^k env steps and stops those that trail."""
 
     kind: Literal["none", "asha"] = "none"
-    grace_period: int | None = Field(None, ge=1)
+    grace_period: Int | None = Field(None, ge=1)
     reduction_factor: float = Field(4.0, gt=1)
-    brackets: int = Field(1, ge=1)
+    brackets: Int = Field(1, ge=1)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SchedulerSettings:
@@ -144,21 +184,26 @@ class SchedulerSettings(Strict):
 
 
 class SweepConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    name: str
     env: str
-    budget_env_steps: int = Field(ge=1)
+    budget_env_steps: Int = Field(ge=1)
     ppo: PPOSettings = PPOSettings()
     model: ModelSettings = ModelSettings()
     pruning: PruningSettings = PruningSettings()
     grid: GridSettings = GridSettings()
     search: SearchSettings = SearchSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
-    num_envs_per_env_runner: int = Field(8, ge=1)
-    max_concurrent_trials: int | None = Field(None, ge=1)
-    checkpoint_every: int = Field(10, ge=1)
-    max_failures: int = Field(2, ge=0)
-    eval_episodes: int = Field(20, ge=1)
+    num_envs_per_env_runner: Int = Field(8, ge=1)
+    max_concurrent_trials: Int | None = Field(None, ge=1)
+    checkpoint_every: Int = Field(10, ge=1)
+    max_failures: Int = Field(2, ge=0)
+    eval_episodes: Int = Field(20, ge=1)
     api_stack: Literal["new", "old"] = "new"
+
+    @field_validator("name")
+    @classmethod
+    def _a_sweep_name(cls, name: str) -> str:
+        return check_name(name)
 
     @model_validator(mode="after")
     def _specs_valid(self) -> SweepConfig:
@@ -166,8 +211,8 @@ class SweepConfig(Strict):
         single source, surfacing here as one-line config errors naming the YAML key."""
         try:
             PruningSchedule(**self._schedule_settings(max(self.grid.sparsity_target)))
-            for point in self.points():
-                self.spec_for(point)
+            for method, lam, target in self.cells():  # the seed changes nothing checked
+                self.spec_for(TrialPoint(method, lam, target, self.grid.seed[0]))
         except SpecError as err:
             key = SPEC_KEYS.get(err.field, f"pruning.{err.field}") if err.field else "pruning"
             raise ValueError(f"{key}: {err}") from None
@@ -193,16 +238,29 @@ class SweepConfig(Strict):
             )
         return self
 
-    def points(self) -> list[TrialPoint]:
-        """The grid's trials. A method without a penalty runs once at lambda = 0, one that
-        does not prune once at sparsity_target = 0."""
-        points = []
+    def cells(self) -> list[tuple[str, float, float]]:
+        """The grid's (method, lambda, sparsity_target) cells. A method without a penalty runs
+        once at lambda = 0, one that does not prune once at sparsity_target = 0."""
+        cells = []
         for method in self.grid.method:
             lams = self.grid.lam if METHODS[method].penalty else [0.0]
             targets = self.grid.sparsity_target if METHODS[method].importance else [0.0]
-            for lam, target, seed in itertools.product(lams, targets, self.grid.seed):
-                points.append(TrialPoint(method, lam, target, seed))
-        return points
+            cells += [(method, lam, target) for lam, target in itertools.product(lams, targets)]
+        return cells
+
+    def trial_count(self) -> int:
+        """How many trials the sweep runs: grid points, or Optuna's samples."""
+        if self.search.kind == "optuna":
+            return self.search.num_samples
+        return len(self.cells()) * len(self.grid.seed)
+
+    def points(self) -> list[TrialPoint]:
+        """The grid's trials: every cell once per seed."""
+        return [
+            TrialPoint(method, lam, target, seed)
+            for method, lam, target in self.cells()
+            for seed in self.grid.seed
+        ]
 
     def _schedule_settings(self, sparsity_target: float) -> dict[str, Any]:
         p = self.pruning
@@ -233,6 +291,17 @@ class SweepConfig(Strict):
             lowrank_energy=p.lowrank_energy,
         )
 
+    def check_reachable(self, spaces: EnvSpaces) -> None:
+        """Every grid point's target against the network's floor, once the environment's
+        observation and action widths are known."""
+        widths = [spaces.obs_dim, *self.model.hidden, spaces.action_space.width]
+        for method, lam, target in self.cells():
+            point = TrialPoint(method, lam, target, self.grid.seed[0])
+            try:
+                check_reachable(self.spec_for(point), widths, self.network_for(point).gates)
+            except SpecError as err:
+                raise ConfigError(f"invalid config: grid point {point.run_name}: {err}") from None
+
     def network_for(self, point: TrialPoint) -> ActorCriticSpec:
         """The actor's and critic's shapes, plus what the method builds into the actor: L0's
         gates, dropout, PoPS's teacher."""
@@ -250,6 +319,31 @@ class SweepConfig(Strict):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice is an error, not "the last one wins"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """`key.sub=value` pairs (value parsed as YAML) applied onto the raw mapping."""
     for item in overrides:
@@ -262,7 +356,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {key!r} is not a section")
-        node[leaf] = yaml.safe_load(text)
+        node[leaf] = parse_yaml(text, f"override {item!r}")
     return raw
 
 
@@ -276,12 +370,18 @@ def parse_config(raw: Any) -> SweepConfig:
 
 
 def load_config(path: Path, overrides: list[str] = ()) -> SweepConfig:
+    path = Path(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    raw = parse_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a YAML mapping")
     return parse_config(apply_overrides(raw, list(overrides)))

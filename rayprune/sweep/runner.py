@@ -50,7 +50,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     if _tune_dir(ws, cfg.name).exists():
         raise AlreadyExists(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     search.check_search(cfg)
-    check_env(cfg.env)
+    cfg.check_reachable(check_env(cfg.env))
     preflight(ws.address, ws.tracking_uri)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)

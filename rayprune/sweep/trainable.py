@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ import ray
 from ray import tune
 
 from rayprune import names
+from rayprune.errors import TrialDiverged
 from rayprune.policy import (
     ARTIFACT_DIR,
     OnnxPolicy,
@@ -21,13 +22,25 @@ from rayprune.policy import (
     evaluate,
 )
 from rayprune.pruning import deployable
-from rayprune.rllib import actor_of, build_ppo_config, pruning_metrics, restore_algorithm
+from rayprune.rllib import (
+    actor_of,
+    build_ppo_config,
+    pruning_metrics,
+    restore_algorithm,
+    training_loss,
+)
+from rayprune.rllib.compat import algorithm_logs_here
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import TrialRun, finished_metrics, flatten
+from rayprune.sweep.checkpoints import (
+    ALGO_DIR,
+    CorruptCheckpoint,
+    TrialState,
+    read_state,
+    usable,
+    write_state,
+)
 from rayprune.sweep.config import SweepConfig
-
-STATE_FILE = "rayprune_state.json"
-ALGO_DIR = "algorithm"
 
 
 def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -68,37 +81,49 @@ def train_trial(config: dict[str, Any]) -> None:
     run.tag_node(ray.get_runtime_context().get_node_id())
     try:
         _train(cfg, point, run)
-    except BaseException:
-        run.finish("FAILED")
+    except BaseException as err:
+        run.finish("FAILED", reason=f"{type(err).__name__}: {err}")
         raise
     run.finish("FINISHED")
 
 
 def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun) -> None:
     algo = _build(cfg, point)
-    env_steps = 0
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            restore_algorithm(algo, Path(d) / ALGO_DIR)
-            state = json.loads((Path(d) / STATE_FILE).read_text())
-            env_steps = state.get(names.ENV_STEPS, 0)  # older checkpoints lack it: train on
     try:
+        env_steps = _restore(algo, run)
         _loop(algo, cfg, run, env_steps)
         final = _export_and_evaluate(algo, cfg, point, run)
     finally:
         algo.stop()
-    _report(final, {"final": final})
+    _report(final, TrialState(final=final))
+
+
+def _restore(algo, run: TrialRun) -> float:
+    """Restore the newest readable checkpoint; the env steps it holds (0: start over)."""
+    for folder, state, skipped in usable(tune.get_checkpoint()):
+        if skipped:
+            where = f"resumed from {folder.name}" if folder else "started over"
+            run.tag_recovery(f"{skipped[0]}; {where}")
+        if folder is not None:
+            restore_algorithm(algo, folder / ALGO_DIR)
+        return state.env_steps
+    return 0.0
 
 
 def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
+    """The final metrics of a trial whose checkpoint says it finished (None when it did not, or
+    when the checkpoint is unreadable: MLflow's record of the run decides then)."""
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as d:
-        return json.loads((Path(d) / STATE_FILE).read_text()).get("final")
+        try:
+            return read_state(Path(d), must_hold_algorithm=False).final
+        except CorruptCheckpoint:
+            return None
 
 
 def _build(cfg: SweepConfig, point: TrialPoint):
+    algorithm_logs_here()
     return build_ppo_config(
         env=cfg.env,
         seed=point.seed,
@@ -118,21 +143,31 @@ def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float) -> None:
         result = algo.train()
         row = iteration_metrics(result)
         step = int(result["training_iteration"])
+        check_finite(step, training_loss(result), row[names.REGULARIZER])
         pending.append((step, row))
         env_steps = row[names.ENV_STEPS]
         if env_steps >= cfg.budget_env_steps or step % cfg.checkpoint_every == 0:
             run.log_curve(pending)
             pending = []
-            _report(row, {"iteration": step, names.ENV_STEPS: env_steps}, algo)
+            _report(row, TrialState(env_steps=env_steps, iteration=step), algo)
         else:
             tune.report(row)
 
 
-def _report(metrics: dict[str, Any], state: dict[str, Any], algo=None) -> None:
+def check_finite(step: int, loss: float, regularizer: float) -> None:
+    """A NaN or infinite loss poisons every later update: stop here, with the reason."""
+    if not (math.isfinite(loss) and math.isfinite(regularizer)):
+        raise TrialDiverged(
+            f"training diverged at iteration {step}: loss {loss}, regularizer {regularizer} "
+            "(lower ppo.lr or lambda)"
+        )
+
+
+def _report(metrics: dict[str, Any], state: TrialState, algo=None) -> None:
     with tempfile.TemporaryDirectory() as d:
         if algo is not None:
             algo.save_to_path(str(Path(d) / ALGO_DIR))
-        (Path(d) / STATE_FILE).write_text(json.dumps(state))
+        write_state(Path(d), state)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
 

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rayprune.errors import AlreadyExists, SweepNotFound
+from rayprune.errors import AlreadyExists, ConfigError, SweepError, SweepNotFound
 
 DEFAULT_RESULTS = Path("rayprune_results")
+RESULTS_MARK = "RESULTS"  # what a sweep record writes for its own results folder
+# A sweep's name is a file name in sweeps/ and ray/ and an MLflow experiment: no path parts.
+SWEEP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SWEEP_NAME_MAX = 80
+
+
+def check_name(name: str) -> str:
+    """The one check of a sweep name, for `sweep` (through the config) and every command
+    that takes one."""
+    if len(name) > SWEEP_NAME_MAX or not re.fullmatch(SWEEP_NAME, name):
+        raise ConfigError(
+            f"{name!r} is not a sweep name: letters, digits, '_', '.', '-', starting with a "
+            f"letter or digit, at most {SWEEP_NAME_MAX} characters"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -48,20 +64,24 @@ class Workspace:
         )
 
     def sweep_file(self, name: str) -> Path:
-        return self.root / "sweeps" / f"{name}.json"
+        return self.root / "sweeps" / f"{check_name(name)}.json"
 
     def save_sweep(self, name: str, config: dict[str, Any]) -> None:
-        """Record the sweep once; refuse to overwrite an existing one."""
+        """Record the sweep once; refuse to overwrite an existing one. The embedded store and
+        Tune's storage inside the results folder are recorded relative to it, so a moved or
+        copied folder still finds its sweeps."""
         path = self.sweep_file(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "config": config,
-            **{k: str(v) if v is not None else None for k, v in asdict(self).items()},
+            "tracking_uri": self._relative(self.tracking_uri),
+            "storage": self._relative(self.storage),
+            "address": self.address,
         }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2)
         try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f, indent=2)
             os.link(tmp, path)  # fails if the name is taken, unlike os.replace
         except FileExistsError:
             raise AlreadyExists(f"a sweep named {name!r} exists in {self.root}") from None
@@ -72,11 +92,45 @@ class Workspace:
         path = self.sweep_file(name)
         if not path.is_file():
             raise SweepNotFound(f"no sweep named {name!r} in {self.root}")
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+            config, uri, storage = record["config"], record["tracking_uri"], record["storage"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+            raise SweepError(
+                f"{path} is corrupt ({err}); the sweep cannot be found from it"
+            ) from None
         recorded = Workspace(
-            root=Path(record["root"]),
-            tracking_uri=record["tracking_uri"],
-            storage=record["storage"],
+            root=self.root,
+            tracking_uri=self._absolute(uri, record.get("root")),
+            storage=self._absolute(storage, record.get("root")),
             address=record.get("address"),
         )
-        return record["config"], recorded
+        return config, recorded
+
+    def _relative(self, location: str) -> str:
+        """`location` inside the results folder as RESULTS/<path> (also inside an sqlite URI)."""
+        prefix = "sqlite:///" if location.startswith("sqlite:///") else ""
+        local = Path(location.removeprefix(prefix))
+        if local.is_absolute() and local.is_relative_to(self.root):
+            return f"{prefix}{RESULTS_MARK}/{local.relative_to(self.root).as_posix()}"
+        return location
+
+    def _absolute(self, location: str, old_root: str | None) -> str:
+        """The inverse of _relative against this results folder; a record from before relative
+        paths names its folder in `root`, whose paths are moved here too."""
+        prefix = "sqlite:///" if location.startswith("sqlite:///") else ""
+        local = location.removeprefix(prefix)
+        if local.startswith(f"{RESULTS_MARK}/"):
+            return f"{prefix}{self.root / local.removeprefix(RESULTS_MARK + '/')}"
+        if old_root and Path(local).is_absolute() and Path(local).is_relative_to(old_root):
+            return f"{prefix}{self.root / Path(local).relative_to(old_root)}"
+        return location
+
+    def check_store(self) -> None:
+        """Reading a sweep never creates a store: the embedded one must be there."""
+        if self.tracking_uri.startswith("sqlite:///"):
+            db = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            if not db.is_file():
+                raise SweepError(
+                    f"no MLflow store at {db}; was the results folder moved or deleted?"
+                )

@@ -1,0 +1,88 @@
+"""A trial's checkpoints: RLlib's algorithm folder and rayprune's state beside it.
+
+Tune keeps a trial's two newest checkpoints (runner.py). When the newest is unreadable (a state
+file left empty by a full disk, say), the trial goes back to the one before, or starts over;
+its MLflow run goes on either way (TrialRun skips the iterations it already holds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs
+from ray import tune
+
+from rayprune.errors import RaypruneError
+
+STATE_FILE = "rayprune_state.json"
+ALGO_DIR = "algorithm"
+CHECKPOINT_PREFIX = "checkpoint_"  # Tune's name for a trial's checkpoint folders
+
+logger = logging.getLogger(__name__)
+
+
+class CorruptCheckpoint(RaypruneError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrialState:
+    """Where a trial stands: env steps trained, and once done, its final metrics."""
+
+    env_steps: float = 0.0
+    iteration: int | None = None
+    final: dict[str, float] | None = None
+
+
+def write_state(folder: Path, state: TrialState) -> None:
+    (Path(folder) / STATE_FILE).write_text(json.dumps(asdict(state)))
+
+
+def read_state(folder: Path, must_hold_algorithm: bool = True) -> TrialState:
+    path = Path(folder) / STATE_FILE
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text())
+        state = TrialState(**raw)
+    except (OSError, ValueError, TypeError) as err:
+        raise CorruptCheckpoint(f"checkpoint {folder} is unreadable: {STATE_FILE}: {err}") from None
+    if must_hold_algorithm and state.final is None and not (Path(folder) / ALGO_DIR).is_dir():
+        raise CorruptCheckpoint(f"checkpoint {folder} is unreadable: {ALGO_DIR}/ is missing")
+    return state
+
+
+def newest_first(checkpoint: tune.Checkpoint) -> list[tune.Checkpoint]:
+    """The checkpoint Tune restores, then the trial's older ones beside it, newest first."""
+    fs, path = checkpoint.filesystem, checkpoint.path
+    parent = path.rstrip("/").rpartition("/")[0]
+    try:
+        found = fs.get_file_info(pyarrow.fs.FileSelector(parent))
+    except OSError:
+        found = []
+    older = sorted(
+        (i.path for i in found if i.base_name.startswith(CHECKPOINT_PREFIX) and i.path != path),
+        reverse=True,
+    )
+    return [checkpoint, *(tune.Checkpoint(p, filesystem=fs) for p in older)]
+
+
+def usable(checkpoint: tune.Checkpoint | None) -> Iterator[tuple[Path, TrialState, list[str]]]:
+    """Yields once, inside the folder of the newest readable checkpoint: (folder, its state,
+    what was skipped on the way, one line each); with none readable, (None, a fresh state, the
+    lines)."""
+    skipped: list[str] = []
+    for candidate in newest_first(checkpoint) if checkpoint is not None else []:
+        with candidate.as_directory() as d:
+            try:
+                state = read_state(Path(d))
+            except CorruptCheckpoint as err:
+                logger.warning("%s", err)
+                skipped.append(str(err))
+                continue
+            yield Path(d), state, skipped
+            return
+    yield None, TrialState(), skipped
