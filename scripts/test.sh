@@ -2,18 +2,25 @@
 # Install, then run the whole test suite (unit tests, then real RLlib/Tune/MLflow integration tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Headless Chromium and its driver, from Debian's packages, for the report's browser test
-# (tests/integration/test_report_cli.py); installed only if missing (the main job does not need it).
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# Debian packages the tests need beside Python's: headless Chromium and its driver for the
+# report's browser test; the Cortex-M4 and aarch64 cross compilers and qemu-user for the C export
+# checks (tests/unit/test_c_export.py). Installed only if missing; the main job needs none.
+APT_PACKAGES=(chromium chromium-driver gcc-arm-none-eabi libnewlib-arm-none-eabi
+              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo -n")
   if command -v apt-get >/dev/null && { [ -z "$SUDO" ] || command -v sudo >/dev/null; }; then
-    echo "rayprune: installing chromium and chromium-driver (apt-get) for the report's browser test ..."
+    echo "rayprune: installing ${missing[*]} (apt-get) for the tests ..."
     { $SUDO apt-get update -qq >/dev/null \
       && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        chromium chromium-driver >/dev/null; } \
-      || echo "rayprune: apt-get could not install chromium; the report's browser test needs it" >&2
+        "${missing[@]}" >/dev/null; } \
+      || echo "rayprune: apt-get could not install ${missing[*]}; the tests that need them skip" >&2
   else
-    echo "rayprune: no chromium/chromedriver and no apt-get as root here; install them for the report's browser test" >&2
+    echo "rayprune: ${missing[*]} missing and no apt-get as root here; the tests that need them skip" >&2
   fi
 fi
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mlflow.artifacts import download_artifacts
 from mlflow.tracking import MlflowClient
 
 from rayprune import names
@@ -21,7 +22,7 @@ from rayprune.errors import NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, load_compact_policy
 from rayprune.pruning import CompactMLP, LowRankLinear
 from rayprune.store.point import TrialPoint
-from rayprune.store.tracking import trial_runs
+from rayprune.store.tracking import artifacts_here, trial_runs
 
 # What varies between a sweep's trials; every other param is the sweep's setting (env, budget,
 # PPO, network, schedule), and sweeps with equal settings are one experiment run in parts.
@@ -157,7 +158,8 @@ def load_policy_weights(client: MlflowClient, run_id: str) -> PolicyWeights:
     """From the run's policy.safetensors (never a pickle), through the loader deployment uses."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as `best` does
     with tempfile.TemporaryDirectory() as tmp:
-        folder = client.download_artifacts(run_id, ARTIFACT_DIR, tmp)
+        where = artifacts_here(client.tracking_uri, client.get_run(run_id).info.artifact_uri)
+        folder = download_artifacts(artifact_uri=f"{where}/{ARTIFACT_DIR}", dst_path=tmp)
         net, info = load_compact_policy(Path(folder))
     matrices = layer_matrices(net)
     sizes = [info.obs_dim, *info.hidden_dense, matrices[-1].shape[0]]

@@ -16,7 +16,7 @@ from rayprune import names
 from rayprune.errors import AlreadyExists, CommandError, NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.pruning import sparsity_unit
-from rayprune.store.tracking import client_for, trial_runs
+from rayprune.store.tracking import artifacts_here, client_for, trial_runs
 
 ALIAS = "best"
 
@@ -66,7 +66,7 @@ def choose_best(
         run_name=best.info.run_name,
         value=best.data.metrics[metric],
         weights=best.data.metrics.get(names.WEIGHTS_COMPACT, float("nan")),
-        artifact_uri=f"{best.info.artifact_uri}/{ARTIFACT_DIR}",
+        artifact_uri=f"{artifacts_here(tracking_uri, best.info.artifact_uri)}/{ARTIFACT_DIR}",
     )
 
 

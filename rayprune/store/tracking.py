@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
@@ -31,6 +32,7 @@ from rayprune.names import (
 )
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+ARTIFACTS_DIR = "mlartifacts"  # the embedded store's artifact folder, beside mlflow.db
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -40,6 +42,19 @@ def sqlite_path(tracking_uri: str) -> Path | None:
         if tracking_uri.startswith("sqlite:///")
         else None
     )
+
+
+def artifacts_here(tracking_uri: str, artifact_uri: str) -> str:
+    """`artifact_uri` as it is now: MLflow records a local artifact folder's absolute path, so
+    after the results folder moved as a whole, its artifacts are found beside the store."""
+    db = sqlite_path(tracking_uri)
+    if db is None or not artifact_uri.startswith("file:"):
+        return artifact_uri
+    path = Path(urlparse(artifact_uri).path)
+    if path.exists() or ARTIFACTS_DIR not in path.parts:
+        return artifact_uri
+    moved = db.parent.joinpath(*path.parts[path.parts.index(ARTIFACTS_DIR) :])
+    return moved.as_uri() if moved.exists() else artifact_uri
 
 
 def check_sqlite_store(path: Path) -> None:
@@ -123,6 +138,11 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     if experiment is None:
         raise ExperimentNotFound(f"no MLflow experiment named {name!r} at {client.tracking_uri}")
     return experiment.experiment_id
+
+
+def experiment_artifacts(tracking_uri: str, experiment: str) -> str:
+    client = client_for(tracking_uri)
+    return client.get_experiment(experiment_id(client, experiment)).artifact_location
 
 
 def trial_runs(client: MlflowClient, experiment: str) -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,12 @@ from rayprune.errors import AlreadyExists, SweepError
 from rayprune.policy import check_env
 from rayprune.store.pareto import SUMMARY, Outcome, log_front, pareto_front
 from rayprune.store.point import TrialPoint
-from rayprune.store.tracking import create_experiment, end_stopped_runs, fail_unfinished_runs
+from rayprune.store.tracking import (
+    create_experiment,
+    end_stopped_runs,
+    experiment_artifacts,
+    fail_unfinished_runs,
+)
 from rayprune.sweep import search
 from rayprune.sweep.cluster import preflight, ray_session
 from rayprune.sweep.config import SweepConfig, parse_config
@@ -76,14 +82,16 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
                 verbose=1,
             ),
         )
-        return _finish(tuner.fit(), cfg, ws)
+        return _finish(_fit(tuner, cfg, ws), cfg, ws)
 
 
 def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints
     (Tune restores the searcher's state and the callbacks with them)."""
     raw, recorded = ws.load_sweep(name)
+    recorded.check_store()
     cfg = parse_config(raw)
+    check_artifacts_in_place(recorded, name)
     address = ws.address or recorded.address
     preflight(address, recorded.tracking_uri)
     path = _tune_dir(recorded, name)
@@ -92,7 +100,32 @@ def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     print(f"rayprune: resuming sweep {name!r} from {path}")
     with ray_session(address):
         tuner = tune.Tuner.restore(str(path), trainable=_trainable(), resume_errored=True)
-        return _finish(tuner.fit(), cfg, recorded)
+        return _finish(_fit(tuner, cfg, recorded), cfg, recorded)
+
+
+def check_artifacts_in_place(ws: Workspace, name: str) -> None:
+    """MLflow recorded the embedded store's artifact folder as an absolute path: resumed trials
+    would write there, outside a results folder that has moved since."""
+    if ws.artifact_location is None:
+        return
+    recorded = experiment_artifacts(ws.tracking_uri, name)
+    if recorded.rstrip("/") != ws.artifact_location.rstrip("/"):
+        raise SweepError(
+            f"the results folder of {name!r} was moved (MLflow keeps its artifacts at "
+            f"{recorded}): move it back to resume; `best` and `report` work from here"
+        )
+
+
+def _fit(tuner: tune.Tuner, cfg: SweepConfig, ws: Workspace):
+    """Tune's results; when the driver itself fails (a full disk, say), the runs it leaves
+    RUNNING are ended FAILED on the way out, as far as the store still takes writes, and the
+    sweep stays resumable from Tune's last saved state."""
+    try:
+        return tuner.fit()
+    except Exception:
+        with contextlib.suppress(Exception):
+            fail_unfinished_runs(ws.tracking_uri, cfg.name)
+        raise
 
 
 def _tune_dir(ws: Workspace, name: str) -> Path:
