@@ -22,7 +22,9 @@ class OnnxPolicy:
     """
 
     def __init__(self, policy_dir: Path, spaces: EnvSpaces | None = None) -> None:
-        self.spaces = spaces or read_info(policy_dir).spaces
+        info = None if spaces else read_info(policy_dir)
+        self.spaces = spaces or info.spaces
+        self.trained_on = info.env if info else None
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -94,7 +96,7 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     env = make_env(env_id)
     returns = []
     try:
-        _check_fit(policy.spaces, env_id, env_spaces(env.observation_space, env.action_space))
+        _check_fit(policy, env_id, env_spaces(env.observation_space, env.action_space))
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
             total, done = 0.0, False
@@ -109,9 +111,11 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     return EvalResult(returns)
 
 
-def _check_fit(trained: EnvSpaces, env_id: str, env: EnvSpaces) -> None:
+def _check_fit(policy: OnnxPolicy, env_id: str, env: EnvSpaces) -> None:
+    trained = policy.spaces
     if env.obs_dim != trained.obs_dim or env.action_space.type != trained.action_space.type:
         raise UnsupportedEnvError(
             f"{env_id} (obs {env.obs_dim}, {env.action_space.type} actions) does not fit a "
-            f"policy trained with obs {trained.obs_dim} and {trained.action_space.type} actions"
+            f"policy trained on {policy.trained_on or 'another environment'} "
+            f"(obs {trained.obs_dim}, {trained.action_space.type} actions)"
         )
