@@ -159,7 +159,9 @@ def load_policy_weights(client: MlflowClient, run_id: str) -> PolicyWeights:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as `best` does
     with tempfile.TemporaryDirectory() as tmp:
         where = artifacts_here(client.tracking_uri, client.get_run(run_id).info.artifact_uri)
-        folder = download_artifacts(artifact_uri=f"{where}/{ARTIFACT_DIR}", dst_path=tmp)
+        folder = download_artifacts(
+            artifact_uri=f"{where}/{ARTIFACT_DIR}", dst_path=tmp, tracking_uri=client.tracking_uri
+        )
         net, info = load_compact_policy(Path(folder))
     matrices = layer_matrices(net)
     sizes = [info.obs_dim, *info.hidden_dense, matrices[-1].shape[0]]
