@@ -1,4 +1,4 @@
-"""The `rayprune` command: sweep, resume, best, report, eval, ui."""
+"""The `rayprune` command: sweep, resume, best, report, eval, export, ui."""
 
 from __future__ import annotations
 
@@ -8,12 +8,41 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from rayprune.errors import CommandError, RaypruneError
 from rayprune.names import EVAL_RETURN_MEAN
 from rayprune.store.uri import take_credentials
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+# Nothing heavy is imported before a command runs (each imports what it needs), so `--help`
+# answers in a fraction of a second.
+UI_WAIT_S = 180  # `mlflow ui` refused connections for ~40 s after starting on a busy machine
+
+
+class Commands(TyperGroup):
+    """The command list shows each command's first sentence whole, wrapped, where click would
+    cut it at the terminal's width with '...'."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [
+            (name, command.get_short_help_str(limit=10_000))
+            for name in self.list_commands(ctx)
+            if (command := self.get_command(ctx, name)) is not None and not command.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+# Plain (click) help, not rich: it reflows docstrings instead of keeping their line breaks, and
+# spares importing rich and its markdown parser (about half of the help's time).
+app = typer.Typer(
+    cls=Commands,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
 Results = Annotated[
     Optional[Path], typer.Option("--results", help="Results folder (default: ./rayprune_results).")
@@ -70,8 +99,10 @@ def sweep(
 
 @app.command()
 def resume(name: str, results: Results = None, address: Address = None) -> None:
-    """Continue an interrupted sweep; finished trials are not rerun (default address: the
-    sweep's own)."""
+    """Continue an interrupted sweep.
+
+    Finished trials are not rerun; the others restart from their last checkpoint, on the
+    sweep's own Ray address unless --address says otherwise."""
     from rayprune.sweep import Workspace, resume_sweep
 
     ws = Workspace.create(results, address=address)
@@ -118,8 +149,18 @@ def best(
     results: Results = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Register the best trial's compact policy under alias `best` and download it."""
+    """Register the best trial's policy as an MLflow Model and download it.
+
+    Among finished trials that reached their sparsity target: highest eval return (--metric),
+    then fewest weights, then highest final training return, then lowest lambda, then lowest
+    seed (the report's rule too); it says when it broke a tie and among how many. The chosen
+    run's compact_policy folder, an MLflow Model (ONNX, with compression.json and the
+    safetensors weights), becomes a version of models:/rayprune-NAME with alias `best`: a run
+    registered already is not registered again, and the alias moves only when the choice
+    changes. Load it with mlflow.pyfunc.load_model("models:/rayprune-NAME@best"), or serve it
+    with mlflow models serve."""
     from rayprune.store.best import check_out, choose_best, register_best, staged_download
+    from rayprune.store.model import ensure_model
     from rayprune.store.tracking import check_tracking_server
     from rayprune.sweep.workspace import check_name
 
@@ -129,12 +170,28 @@ def best(
     out = check_out(out)
     choice = choose_best(uri, name, metric, min_sparsity)
     model = model_name or f"rayprune-{name}"
+    if ensure_model(uri, choice.run_id, choice.artifact_uri):
+        print(f"run {choice.run_name} (older rayprune): its compact_policy is an MLflow Model now")
     with staged_download(uri, choice, out):
-        version = register_best(uri, model, choice)  # the registry changes last
+        registered = register_best(uri, model, choice)  # the registry changes last
     print(
         f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)"
     )
-    print(f"registered as models:/{model}@best (version {version}); downloaded to {out}")
+    if choice.tie_note:
+        print(f"  tie broken: {choice.tie_note}")
+    print(f"registered as models:/{model}@best, {_registration_line(registered)}")
+    print(f"downloaded to {out}")
+
+
+def _registration_line(registered) -> str:
+    added = "a new version" if registered.new_version else "registered already, nothing added"
+    if registered.previous is None:
+        alias = "alias best set"
+    elif registered.moved:
+        alias = f"alias best moved from version {registered.previous}"
+    else:
+        alias = "alias best unchanged"
+    return f"version {registered.version} ({added}); {alias}"
 
 
 @app.command()
@@ -151,8 +208,12 @@ def report(
     results: Results = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Write the sweeps' HTML report (figures, tables, the paper's numbers beside ours) and
-    log it to each sweep's MLflow experiment."""
+    """Write the sweeps' HTML report and log it to MLflow.
+
+    Figures and tables per environment (sensitivity grid, learning curves, neurons per layer,
+    weight heatmaps, the Pareto front of an Optuna sweep), a summary and the paper's numbers
+    beside ours, in one self-contained page with a table of contents; logged to each sweep's
+    MLflow experiment as the run `report`."""
     from rayprune.report import write_report
     from rayprune.sweep.workspace import Workspace, check_name
 
@@ -178,6 +239,18 @@ def _recorded(results: Path | None, name: str):
     return recorded
 
 
+RUNTIMES = ("onnx", "c")
+TARGETS = ("c", "onnx")
+DTYPES = ("int8", "float32")
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    # checked here, not by typer, so a wrong value is one line like every other error
+    if value not in choices:
+        raise CommandError(f"{option} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 @app.command("eval")
 def eval_(
     policy_dir: Annotated[Path, typer.Argument(help="A compact_policy folder.")],
@@ -186,14 +259,30 @@ def eval_(
         Optional[str], typer.Option(help="Environment id (default: the one it was trained on).")
     ] = None,
     seed: int = 0,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="onnx (onnxruntime on policy.onnx) or c (c/policy.c built by gcc now and "
+            "loaded: the code you flash)."
+        ),
+    ] = "onnx",
 ) -> None:
-    """Run a compact policy with onnxruntime and print its return and size."""
+    """Run a compact policy in its environment and print its return and size."""
     from rayprune.policy import OnnxPolicy, evaluate, read_info
 
+    _choice("--runtime", runtime, RUNTIMES)
     info = read_info(policy_dir)
-    result = evaluate(OnnxPolicy(policy_dir), env or info.env, episodes, seed)
+    if runtime == "c":
+        from rayprune.policy.c_runtime import CPolicy
+
+        policy = CPolicy(policy_dir)
+    else:
+        policy = OnnxPolicy(policy_dir)
+    result = evaluate(policy, env or info.env, episodes, seed)
+    quantized = info.dtype if info.quantized_runtime in (None, runtime) else "float32"
     print(
-        f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on {env or info.env}"
+        f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on "
+        f"{env or info.env} ({runtime}, {quantized})"
     )
     print(
         f"compact size: hidden {info.hidden_compact} (dense {info.hidden_dense}), "
@@ -202,34 +291,126 @@ def eval_(
 
 
 @app.command()
+def export(
+    policy_dir: Annotated[Path, typer.Argument(help="A compact_policy folder (float32).")],
+    out: Annotated[Path, typer.Option("--out", help="The new policy folder (must not exist).")],
+    target: Annotated[str, typer.Option(help="c (c/policy.c) or onnx (policy.onnx).")] = "c",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="int8 (weights per output neuron), or float32 (the C of a folder written "
+            "before rayprune exported C)."
+        ),
+    ] = "int8",
+    calibration_episodes: Annotated[
+        int, typer.Option(min=1, help="Episodes of the float policy whose observations calibrate.")
+    ] = 10,
+) -> None:
+    """Write an int8 twin of a compact policy (calibrated on real episodes, evaluated on the
+    float policy's eval episodes) as a policy folder with the same C API."""
+    from rayprune.policy.c_runtime import cortex_m4_flash_bytes
+    from rayprune.policy.int8 import export_policy
+
+    _choice("--target", target, TARGETS)
+    _choice("--dtype", dtype, DTYPES)
+    info = export_policy(policy_dir, out, target, dtype, calibration_episodes)
+    loss = info.float_eval_return_mean - info.eval_return_mean
+    print(
+        f"{dtype} ({target}) return {info.eval_return_mean:.2f} +- {info.eval_return_std:.2f}, "
+        f"float32 as recorded {info.float_eval_return_mean:.2f} (loss {loss:.2f}), over "
+        f"{info.eval_episodes} episodes on {info.env}"
+    )
+    flash = cortex_m4_flash_bytes(out) if target == "c" else None
+    flash_text = f", {flash:,} B flash on a Cortex-M4" if flash is not None else ""
+    print(f"wrote {out}: c/ {info.c_code_bytes:,} B of source{flash_text}")
+
+
+@app.command()
 def ui(
+    sweeps: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            metavar="NAME", help="Sweeps to link to (default: every sweep in the store)."
+        ),
+    ] = None,
     results: Results = None,
     tracking_uri: TrackingUri = None,
     host: str = "127.0.0.1",
     port: int = 5000,
 ) -> None:
-    """Start the MLflow UI on the sweeps' store (loopback by default)."""
-    from rayprune.sweep import Workspace
+    """Serve the MLflow UI on the sweeps' store and link each sweep's runs.
 
+    On loopback by default. It says the UI is up only once the server answers (MLflow takes
+    tens of seconds to start), then prints per sweep the link that opens its runs in MLflow's
+    model-training view on rayprune's saved view (also under "Views"): trials only, not the
+    report or Pareto runs; best eval return first; method, lambda, sparsity target, seed, eval
+    return, weights and neurons as columns; curves against env steps. With a tracking server
+    (--tracking-uri http://...) it prints that server's links and starts nothing."""
+    from rayprune.store.tracking import check_tracking_server
+    from rayprune.store.views import sweep_links
+    from rayprune.sweep import Workspace
+    from rayprune.sweep.workspace import check_name
+
+    for name in sweeps or []:
+        check_name(name)
     uri = tracking_uri or Workspace.create(results).tracking_uri
+    if uri.startswith(("http://", "https://")):
+        check_tracking_server(uri)
+        _print_links(sweep_links(uri, sweeps or []))
+        return
     if uri.startswith("sqlite") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise CommandError(f"no MLflow store at {uri}; run a sweep first")
-    print(f"MLflow UI for {uri} on http://{host}:{port}")
-    os.execvp(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "ui",
-            "--backend-store-uri",
-            uri,
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
+    base = f"http://{host}:{port}"
+    links = sweep_links(uri, sweeps or [], base)
+    _serve_ui(uri, host, port, links)
+
+
+def _serve_ui(uri: str, host: str, port: int, links: list[tuple[str, str]]) -> None:
+    """`mlflow ui` in the foreground until it ends (Ctrl-C stops both)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    server = subprocess.Popen([*command, "--host", host, "--port", str(port)])
+    try:
+        print(f"MLflow UI for {uri}: starting on http://{host}:{port} ...", flush=True)
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        _wait_for_ui(server, f"http://{local}:{port}/health", port)
+        print(f"MLflow UI is up on http://{host}:{port} (Ctrl-C stops it)")
+        _print_links(links)
+        code = server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+    if code:
+        raise CommandError(f"the MLflow UI exited with code {code}")
+
+
+def _wait_for_ui(server, health: str, port: int) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + UI_WAIT_S
+    while server.poll() is None:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise CommandError(f"the MLflow UI did not answer at {health} in {UI_WAIT_S} s")
+        time.sleep(1)
+    raise CommandError(
+        f"the MLflow UI exited (code {server.returncode}) before it answered; is port {port} taken?"
     )
+
+
+def _print_links(links: list[tuple[str, str]]) -> None:
+    if not links:
+        print("no sweeps in this store yet")
+    for sweep, link in links:
+        print(f"  {sweep}: {link}")
 
 
 def main() -> None:

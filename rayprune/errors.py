@@ -39,6 +39,14 @@ class UnsupportedEnvError(RaypruneError, ValueError):
     """An environment rayprune cannot build or whose spaces it cannot serve."""
 
 
+class CompilerMissing(RaypruneError, RuntimeError):
+    """A compiler or tool a C policy build needs is not installed."""
+
+
+class ToolError(RaypruneError, RuntimeError):
+    """A compiler rejected the C (a warning counts: -Werror), or a program it built failed."""
+
+
 class SweepError(RaypruneError, RuntimeError):
     """A sweep cannot be started or resumed as asked."""
 

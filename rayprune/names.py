@@ -5,6 +5,27 @@ code's names: the metric `sparsity` is the code's neuron_sparsity, `sparsity_tar
 schedule's p_t (sparsity_now).
 """
 
+# MLflow's charts put metrics named PREFIX/name in a section of their own: the per-iteration
+# curves are logged as train/NAME, the final values without a prefix. Runs of older rayprune
+# logged the curves without it; readers go through canonical() and curve_names().
+CURVE_PREFIX = "train/"
+
+
+def curve(name: str) -> str:
+    """The stored name of the per-iteration curve `name`."""
+    return f"{CURVE_PREFIX}{name}"
+
+
+def canonical(stored: str) -> str:
+    """A stored metric name as the code names it: the curve prefix dropped."""
+    return stored.removeprefix(CURVE_PREFIX)
+
+
+def curve_names(name: str) -> tuple[str, str]:
+    """Where a curve may be stored: today's name first, then older rayprune's."""
+    return curve(name), name
+
+
 # Per-iteration curve, step = training iteration.
 EPISODE_RETURN_MEAN = "episode_return_mean"
 ENV_STEPS = "env_steps"  # in every curve row: its history says which steps are logged
@@ -35,9 +56,14 @@ TARGET_REACHED = "target_reached"
 WEIGHTS_COMPACT = "weights_compact"
 NEURONS_COMPACT = "neurons_compact"
 FLOPS_COMPACT = "flops_compact"
+WEIGHTS_REMOVED = "weights_removed"  # fraction of the dense actor's weights the policy drops
+# dense weights / compact weights (127 means 127x fewer). Before weights_removed existed, this
+# name held the fraction removed: store.legacy reads such runs and compression.json files.
 COMPRESSION_RATIO = "compression_ratio"
 # The shipped policy's size, comparable across methods.
-FINAL_SIZE_METRICS = (WEIGHTS_COMPACT, NEURONS_COMPACT, FLOPS_COMPACT, COMPRESSION_RATIO)
+FINAL_SIZE_METRICS = (
+    WEIGHTS_COMPACT, NEURONS_COMPACT, FLOPS_COMPACT, WEIGHTS_REMOVED, COMPRESSION_RATIO,
+)  # fmt: skip
 FINAL_METRICS = (EVAL_RETURN_MEAN, EVAL_RETURN_STD, TARGET_REACHED, *FINAL_SIZE_METRICS)
 
 # A trial's point, as MLflow params (YAML's grid keys).
@@ -59,6 +85,9 @@ NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attemp
 FAILURE_TAG = "rayprune.failure"  # why a trial's latest attempt failed, one line
 RECOVERED_TAG = "rayprune.recovered"  # an unreadable checkpoint skipped, and what was done
 SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (report, Pareto front), never a trial's
+DESCRIPTION_TAG = "mlflow.note.content"  # MLflow's run description, shown on the run's page
+# An experiment tag the MLflow UI (3.x) lists as a saved view of the runs page: PREFIX + view id.
+SAVED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 
 # The dense baseline: no penalty, nothing pruned.
 DENSE_METHOD = "ppo"

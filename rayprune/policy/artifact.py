@@ -1,4 +1,5 @@
-"""The `compact_policy/` folder: ONNX graph, safetensors weights and compression.json.
+"""The `compact_policy/` folder: ONNX graph, safetensors weights, the C source (c/) and
+compression.json.
 
 Nothing here unpickles: weights load with safetensors and the graph with onnxruntime. A folder
 is staged beside its target and appears there whole, with its compression.json written once.
@@ -17,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rayprune.errors import AlreadyExists, ArtifactError
+from rayprune.policy.c_export import C_DIR, write_c_policy
 from rayprune.policy.info import PolicyInfo, read_info, write_info
 from rayprune.policy.spaces import EnvSpaces
 from rayprune.pruning import CompactMLP
@@ -27,28 +29,23 @@ WEIGHTS_FILE = "policy.safetensors"
 INPUT_NAME = "obs"
 
 
-class StagedPolicy:
-    """The graph and weights of `net` in a private folder beside `out_dir`, to be evaluated
-    before compression.json exists; publish(info) writes it and moves the folder into place.
-    Leaving the block without publishing removes everything."""
+class StagedFolder:
+    """A private folder beside `out_dir` to write into; publish() moves it into place whole.
+    Leaving the block without publishing removes it: never a half-written folder."""
 
-    def __init__(self, net: CompactMLP, out_dir: Path, spaces: EnvSpaces) -> None:
-        self.net, self.out_dir, self.spaces = net, Path(out_dir), spaces
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
         self.folder: Path | None = None
 
-    def __enter__(self) -> StagedPolicy:
+    def __enter__(self) -> StagedFolder:
         refuse_existing(self.out_dir)
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
         self.folder = Path(
             tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", dir=self.out_dir.parent)
         )
-        _write_onnx(self.net, self.folder / ONNX_FILE, self.spaces)
-        state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(self.folder / WEIGHTS_FILE))
         return self
 
-    def publish(self, info: PolicyInfo) -> Path:
-        write_info(self.folder, info)
+    def publish(self) -> Path:
         apply_umask(self.folder)
         refuse_existing(self.out_dir)
         os.replace(self.folder, self.out_dir)
@@ -58,6 +55,38 @@ class StagedPolicy:
     def __exit__(self, *exc: object) -> None:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class StagedPolicy:
+    """The graph, weights and C source of `net`, staged, to be evaluated before
+    compression.json exists; publish(info) writes it and moves the folder into place."""
+
+    def __init__(self, net: CompactMLP, out_dir: Path, spaces: EnvSpaces) -> None:
+        self.net, self.spaces = net, spaces
+        self.staged = StagedFolder(out_dir)
+
+    @property
+    def folder(self) -> Path:
+        return self.staged.folder
+
+    def __enter__(self) -> StagedPolicy:
+        self.staged.__enter__()
+        try:
+            _write_onnx(self.net, self.folder / ONNX_FILE, self.spaces)
+            state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
+            save_file(state, str(self.folder / WEIGHTS_FILE))
+            write_c_policy(self.net, self.spaces.action_space, self.folder / C_DIR)
+        except BaseException:
+            self.staged.__exit__()
+            raise
+        return self
+
+    def publish(self, info: PolicyInfo) -> Path:
+        write_info(self.folder, info)
+        return self.staged.publish()
+
+    def __exit__(self, *exc: object) -> None:
+        self.staged.__exit__(*exc)
 
 
 def export_compact_policy(net: CompactMLP, out_dir: Path, info: PolicyInfo) -> Path:
@@ -77,8 +106,8 @@ def apply_umask(folder: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     folder.chmod(0o777 & ~umask)
-    for path in folder.iterdir():
-        path.chmod(0o666 & ~umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _write_onnx(net: CompactMLP, path: Path, spaces: EnvSpaces) -> None:

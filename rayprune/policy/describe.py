@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rayprune.policy.info import PolicyInfo
+from rayprune.policy.c_export import c_sources, sources_size
+from rayprune.policy.info import PolicyInfo, compression_ratio
 from rayprune.policy.runtime import EvalResult
 from rayprune.policy.spaces import EnvSpaces
 from rayprune.pruning import (
@@ -52,7 +53,8 @@ def describe_policy(
         flops_compact=size.flops,
         neuron_sparsity=size.neuron_sparsity(dense),
         weight_sparsity=measured.weight_sparsity,
-        compression_ratio=size.weight_sparsity(dense),
+        weights_removed=size.weight_sparsity(dense),
+        compression_ratio=compression_ratio(dense.weights, size.weights),
         target_reached=reached_target(actor, spec),
         eval_return_mean=evaluation.mean,
         eval_return_std=evaluation.std,
@@ -60,4 +62,5 @@ def describe_policy(
         params_before_lowrank=measured.compact.weights if spec.lowrank else None,
         params_after_lowrank=size.weights if spec.lowrank else None,
         lowrank_energy=spec.lowrank_energy if spec.lowrank else None,
+        c_code_bytes=sources_size(*c_sources(net, spaces.action_space)),
     )

@@ -2,23 +2,24 @@
 
 Written once, when the folder is published (artifact.py), and read through read_info() only.
 The JSON keys are the ones users' files already hold; two differ from the field names:
-`lambda` (the field `lam`) and `sparsity` (`neuron_sparsity`).
+`lambda` (the field `lam`) and `sparsity` (`neuron_sparsity`). Files written before
+`weights_removed` existed held that fraction under `compression_ratio`; from_json reads them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from rayprune import names
 from rayprune.errors import ArtifactError
 from rayprune.policy.spaces import ActionSpace, EnvSpaces
 
 INFO_FILE = "compression.json"
 # field -> JSON key, where they differ
 JSON_KEYS = {"lam": "lambda", "neuron_sparsity": "sparsity"}
-LOWRANK_FIELDS = ("params_before_lowrank", "params_after_lowrank", "lowrank_energy")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class PolicyInfo:
     flops_compact: int
     neuron_sparsity: float
     weight_sparsity: float
-    compression_ratio: float
+    weights_removed: float  # fraction of the dense actor's weights the shipped policy drops
+    compression_ratio: float  # weights_dense / weights_compact
     target_reached: bool
     eval_return_mean: float
     eval_return_std: float
@@ -55,6 +57,13 @@ class PolicyInfo:
     params_before_lowrank: int | None = None
     params_after_lowrank: int | None = None
     lowrank_energy: float | None = None
+    # The C export in c/: its weights' type, which runtime that type applies to ("c", or "onnx"
+    # for an ONNX Runtime int8 graph), its source size; an int8 export's eval_return_* are the
+    # int8 policy's, float_eval_return_mean the float policy's it came from.
+    dtype: Literal["float32", "int8"] = "float32"
+    quantized_runtime: Literal["c", "onnx"] | None = None
+    c_code_bytes: int | None = None
+    float_eval_return_mean: float | None = None
 
     @property
     def spaces(self) -> EnvSpaces:
@@ -64,7 +73,7 @@ class PolicyInfo:
         raw: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in LOWRANK_FIELDS and value is None:
+            if value is None and f.default is None:  # does not apply: left out
                 continue
             raw[JSON_KEYS.get(f.name, f.name)] = value
         raw["action_space"] = self.action_space.to_json()
@@ -74,15 +83,35 @@ class PolicyInfo:
     def from_json(cls, raw: dict[str, Any]) -> PolicyInfo:
         """Unknown keys are ignored (a newer rayprune may add some); a missing one is a
         KeyError naming it."""
+        raw = _upgraded(raw)
         values = {}
         for f in fields(cls):
             key = JSON_KEYS.get(f.name, f.name)
             if key in raw:
                 values[f.name] = raw[key]
-            elif f.name not in LOWRANK_FIELDS:
+            elif f.default is MISSING:  # fields with defaults came later: older folders lack them
                 raise KeyError(key)
         values["action_space"] = ActionSpace.from_json(values["action_space"])
         return cls(**values)
+
+
+def compression_ratio(weights_dense: float, weights_compact: float) -> float:
+    """How many times fewer weights the shipped policy computes with than the dense actor."""
+    return weights_dense / weights_compact
+
+
+def _upgraded(raw: dict[str, Any]) -> dict[str, Any]:
+    """A file of older rayprune, whose `compression_ratio` was the fraction of weights removed,
+    in today's keys; today's files pass unchanged."""
+    if names.WEIGHTS_REMOVED in raw or names.COMPRESSION_RATIO not in raw:
+        return raw
+    return {
+        **raw,
+        names.WEIGHTS_REMOVED: raw[names.COMPRESSION_RATIO],
+        names.COMPRESSION_RATIO: compression_ratio(
+            raw["weights_dense"], raw[names.WEIGHTS_COMPACT]
+        ),
+    }
 
 
 def write_info(policy_dir: Path, info: PolicyInfo) -> None:

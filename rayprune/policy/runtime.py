@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -89,8 +90,24 @@ class EvalResult:
         return float(np.std(self.returns)) if self.returns else float("nan")
 
 
-def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> EvalResult:
-    """Return of `episodes` deterministic episodes (Eq. 20), seeds seed, seed+1, ..."""
+class Policy(Protocol):
+    """What evaluate() runs: OnnxPolicy, or the compiled C (c_runtime.CPolicy)."""
+
+    spaces: EnvSpaces
+    trained_on: str | None
+
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+def evaluate(
+    policy: Policy,
+    env_id: str,
+    episodes: int,
+    seed: int = 0,
+    seen: list[np.ndarray] | None = None,
+) -> EvalResult:
+    """Return of `episodes` deterministic episodes (Eq. 20), seeds seed, seed+1, ...; every
+    observation the policy acted on is appended to `seen` when given (int8 calibration)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = make_env(env_id)
@@ -101,6 +118,8 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
             obs, _ = env.reset(seed=seed + episode)
             total, done = 0.0, False
             while not done:
+                if seen is not None:
+                    seen.append(np.asarray(obs, dtype=np.float32))
                 action = policy.act(obs)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
@@ -111,7 +130,7 @@ def evaluate(policy: OnnxPolicy, env_id: str, episodes: int, seed: int = 0) -> E
     return EvalResult(returns)
 
 
-def _check_fit(policy: OnnxPolicy, env_id: str, env: EnvSpaces) -> None:
+def _check_fit(policy: Policy, env_id: str, env: EnvSpaces) -> None:
     trained = policy.spaces
     if env.obs_dim != trained.obs_dim or env.action_space.type != trained.action_space.type:
         raise UnsupportedEnvError(

@@ -14,6 +14,7 @@ from rayprune import names
 from rayprune.report.data import CellKey, History, Trial
 from rayprune.report.paper import method_order
 from rayprune.store.pareto import Outcome, pareto_front
+from rayprune.store.ranking import Pick, Standing, pick
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
@@ -88,33 +89,53 @@ def cells(trials: Iterable[Trial]) -> list[Cell]:
     return [Cell(key, tuple(sorted(groups[key], key=lambda t: t.seed))) for key in order]
 
 
-def score(cell: Cell) -> tuple[float, float]:
-    """Higher mean eval return first; ties go to fewer weights."""
-    return (cell.mean(names.EVAL_RETURN_MEAN), -cell.mean(names.WEIGHTS_COMPACT))
+def cell_standing(cell: Cell) -> Standing:
+    """A grid cell under `rayprune best`'s rule (store.ranking), with its means over seeds."""
+    return Standing(
+        score=cell.mean(names.EVAL_RETURN_MEAN),
+        weights=cell.mean(names.WEIGHTS_COMPACT),
+        training_return=cell.mean(names.EPISODE_RETURN_MEAN),
+        lam=cell.lam,
+        seed=min(t.seed for t in cell.trials),
+    )
+
+
+def trial_standing(trial: Trial) -> Standing:
+    return Standing(
+        score=trial.metric(names.EVAL_RETURN_MEAN),
+        weights=trial.metric(names.WEIGHTS_COMPACT),
+        training_return=trial.metric(names.EPISODE_RETURN_MEAN),
+        lam=trial.lam,
+        seed=trial.seed,
+    )
+
+
+def lambda_picks(all_cells: Sequence[Cell]) -> list[Pick[Cell]]:
+    """Per (method, sparsity_target), the lambda cell the rule picks, in input order."""
+    slots: dict[tuple[str, float], list[Cell]] = defaultdict(list)
+    for cell in all_cells:
+        slots[(cell.method, cell.sparsity_target)].append(cell)
+    picks = {slot: pick(group, cell_standing) for slot, group in slots.items()}
+    chosen = {p.chosen.key: p for p in picks.values()}
+    return [chosen[c.key] for c in all_cells if c.key in chosen]
 
 
 def best_lambda(all_cells: Sequence[Cell]) -> list[Cell]:
-    """Per (method, sparsity_target), the lambda cell with the best score, in input order."""
-    best: dict[tuple[str, float], Cell] = {}
-    for cell in all_cells:
-        slot = (cell.method, cell.sparsity_target)
-        if slot not in best or score(cell) > score(best[slot]):
-            best[slot] = cell
-    chosen = {c.key for c in best.values()}
-    return [c for c in all_cells if c.key in chosen]
+    """Per (method, sparsity_target), the lambda cell the rule picks, in input order."""
+    return [p.chosen for p in lambda_picks(all_cells)]
+
+
+def trial_pick(trials: Iterable[Trial]) -> Pick[Trial] | None:
+    """What `rayprune best` picks among these trials: those that reached their target (all of
+    them if none did), by the rule."""
+    trials = list(trials)
+    reached = [t for t in trials if t.metric(names.TARGET_REACHED) == 1.0] or trials
+    return pick(reached, trial_standing) if reached else None
 
 
 def best_trial(trials: Iterable[Trial]) -> Trial | None:
-    """`rayprune best`'s order: target reached, then highest eval return, then fewest weights."""
-    return max(
-        trials,
-        key=lambda t: (
-            t.metric(names.TARGET_REACHED) == 1.0,
-            t.metric(names.EVAL_RETURN_MEAN),
-            -t.metric(names.WEIGHTS_COMPACT),
-        ),
-        default=None,
-    )
+    chosen = trial_pick(trials)
+    return None if chosen is None else chosen.chosen
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,12 @@ def publish(
     """The sweep's `report` summary run (tracking.log_summary: no trial key, so neither `best`
     nor a resumed trial takes it for a trial) gets report.json/.csv, one row per grid cell, and
     the folder under report/, replacing what an earlier report left there."""
-    run_id = log_summary(tracking_uri, name, SUMMARY, [c.summary() for c in all_cells])
+    description = (
+        f"Not a trial: the report of sweep {name!r}, {SUMMARY}.json / {SUMMARY}.csv (one row "
+        f"per grid cell, seeds pooled) and the page under {SUMMARY}/{REPORT_FILE}; rewritten "
+        "by `rayprune report`. Kept out of rayprune's runs view."
+    )
+    run_id = log_summary(tracking_uri, name, SUMMARY, [c.summary() for c in all_cells], description)
     artifact_uri = client.get_run(run_id).info.artifact_uri
     get_artifact_repository(artifact_uri, tracking_uri=tracking_uri).delete_artifacts(SUMMARY)
     client.log_artifacts(run_id, str(out), SUMMARY)

@@ -21,6 +21,7 @@ from rayprune import names
 from rayprune.errors import NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, load_compact_policy
 from rayprune.pruning import CompactMLP, LowRankLinear
+from rayprune.store.metrics import canonical_metrics, curve_history
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import artifacts_here, trial_runs
 
@@ -88,7 +89,7 @@ def trial_of(run: Any) -> Trial:
         run_id=run.info.run_id,
         name=run.info.run_name,
         point=TrialPoint.from_params(run.data.params),
-        metrics=dict(run.data.metrics),
+        metrics=canonical_metrics(run.data.metrics),
     )
 
 
@@ -135,11 +136,12 @@ def merge_parts(sweeps: Iterable[Sweep]) -> list[Sweep]:
 def load_histories(
     client: MlflowClient, run_ids: Iterable[str], keys: Iterable[str]
 ) -> dict[tuple[str, str], History]:
-    """{(run_id, key): {step: value}}, one call per run and key: only what the figures plot."""
+    """{(run_id, key): {step: value}} of the curves `keys` (the code's names, whichever name
+    the run stored them under), one call per run and key: only what the figures plot."""
     wanted = [(run_id, key) for run_id in dict.fromkeys(run_ids) for key in keys]
 
     def fetch(item: tuple[str, str]) -> History:
-        return {m.step: m.value for m in client.get_metric_history(*item)}
+        return {m.step: m.value for m in curve_history(client, *item)}
 
     with ThreadPoolExecutor(HISTORY_THREADS) as pool:
         return dict(zip(wanted, pool.map(fetch, wanted)))

@@ -4,6 +4,7 @@ a window, and keeps no global pyplot state between figures)."""
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,23 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from rayprune import names
 from rayprune.report.aggregate import Band, Cell
 from rayprune.report.data import CellKey, PolicyWeights, Trial
 from rayprune.report.paper import METHOD_LABELS, label, lambda_text, method_order
 from rayprune.store.pareto import Outcome
+from rayprune.store.point import short_number
 
 DPI = 100
+TITLE_CHARS_PER_INCH = 9  # at the figure title's font size (12 pt)
+MAX_LAMBDA_COLUMNS = 6  # more distinct lambdas than this (Optuna samples them) go on a log axis
+SCALE = matplotlib.colormaps["viridis"]
+EQUAL_CELLS = (0.85, 0.9, 0.95, 1.0)  # one neutral colour when every cell has the same return
 PANEL = (3.6, 2.8)  # inches per subplot
 MAX_COLUMNS = 4
 MIN_WIDTH = 7.0  # inches: room for a figure's title above a single panel
@@ -36,7 +44,7 @@ def color(method: str) -> str:
 
 
 def grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
-    """A figure with n panels, MAX_COLUMNS to a row, wide enough for its title; the unused
+    """A figure with n panels, MAX_COLUMNS to a row, its title wrapped to its width; the unused
     panels are hidden."""
     cols = min(n, MAX_COLUMNS)
     rows = math.ceil(n / cols)
@@ -45,8 +53,15 @@ def grid(n: int, title: str) -> tuple[Figure, list[Axes]]:
     axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.set_visible(False)
-    fig.suptitle(title)
+    fig.suptitle(wrapped(title, width))
     return fig, axes[:n]
+
+
+def wrapped(title: str, width_in: float) -> str:
+    """Each line of `title` broken to fit `width_in` inches at the title's font size, where a
+    centred title wider than its figure would lose both ends."""
+    chars = max(20, int(width_in * TITLE_CHARS_PER_INCH))
+    return "\n".join(textwrap.fill(line, chars) for line in title.split("\n"))
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -55,56 +70,117 @@ def save(fig: Figure, path: Path) -> Path:
 
 
 def lambda_phrase(lam: float) -> str:
-    """', λ 1e-05' for a legend or title; nothing for a method without a penalty (lambda 0)."""
-    return f", λ {lam:g}" if lam else ""
+    """', λ 1e-5' for a legend or title; nothing for a method without a penalty (lambda 0)."""
+    return f", λ {lambda_text(lam)}" if lam else ""
 
 
-def sensitivity(title: str, all_cells: Sequence[Cell], path: Path) -> Path | None:
-    """Per pruning method a lambda x sparsity heatmap of the eval return (mean, +- std over
-    seeds in each cell), one colour scale for all panels; None when nothing was pruned."""
+def cell_text(cell: Cell) -> str:
+    """A cell's eval return: mean over ± std, or n=1 for a single seed (its std says nothing)."""
+    mean, std = cell.stat(names.EVAL_RETURN_MEAN)
+    return f"{mean:.1f}\nn=1" if cell.seeds == 1 else f"{mean:.1f}\n±{std:.1f}"
+
+
+def return_text(cell: Cell) -> str:
+    """'500.0 ± 0.0' over seeds, '500.0 (n=1)' for one: as the report's tables write it."""
+    mean, std = cell.stat(names.EVAL_RETURN_MEAN)
+    return f"{mean:.1f} (n=1)" if cell.seeds == 1 else f"{mean:.1f} ± {std:.1f}"
+
+
+def shared_norm(cells: Sequence[Cell]) -> Normalize | None:
+    """One colour scale for every panel, so equal returns get equal colours; None when all
+    cells are equal (a scale over one value would be an arbitrary band around it)."""
+    means = [c.mean(names.EVAL_RETURN_MEAN) for c in cells]
+    finite = [m for m in means if math.isfinite(m)]
+    if not finite or max(finite) == min(finite):
+        return None
+    return Normalize(vmin=min(finite), vmax=max(finite))
+
+
+def sensitivity(
+    title: str, all_cells: Sequence[Cell], path: Path, sampled: bool = False
+) -> Path | None:
+    """Per pruning method the eval return over lambda x sparsity (mean ± std over seeds in each
+    cell) on one colour scale for all panels: a heatmap, or points on a log lambda axis where
+    lambdas were sampled (Optuna) or are more than MAX_LAMBDA_COLUMNS. None when nothing was
+    pruned."""
     pruned = [c for c in all_cells if not c.dense]
     if not pruned:
         return None
     methods = list(dict.fromkeys(c.method for c in pruned))
-    means = [c.mean(names.EVAL_RETURN_MEAN) for c in all_cells]
-    vmin, vmax = min(means), max(means)
-    dense = [
-        f"; dense PPO {c.mean(names.EVAL_RETURN_MEAN):.1f} ± {c.stat(names.EVAL_RETURN_MEAN)[1]:.1f}"
-        for c in all_cells
-        if c.dense
-    ]
-    fig, axes = grid(len(methods), title + "".join(dense))
-    image = None
+    norm = shared_norm(pruned)
+    lines = [title]
+    lines += [f"dense PPO {return_text(c)}" for c in all_cells if c.dense]
+    if norm is None:
+        lines.append(f"every cell: {pruned[0].mean(names.EVAL_RETURN_MEAN):.1f}")
+    fig, axes = grid(len(methods), "\n".join(lines))
     for ax, method in zip(axes, methods):
         mine = [c for c in pruned if c.method == method]
-        lams = sorted({c.lam for c in mine})
-        targets = sorted({c.sparsity_target for c in mine})
-        values = np.full((len(targets), len(lams)), np.nan)
-        for c in mine:
-            values[targets.index(c.sparsity_target), lams.index(c.lam)] = c.mean(
-                names.EVAL_RETURN_MEAN
-            )
-        image = ax.imshow(
-            np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto"
-        )
-        for c in mine:
-            mean, std = c.stat(names.EVAL_RETURN_MEAN)
-            ax.text(
-                lams.index(c.lam),
-                targets.index(c.sparsity_target),
-                f"{mean:.1f}\n±{std:.1f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                color=text_color(image.cmap(image.norm(mean))),
-            )
-        ax.set_xticks(range(len(lams)), [lambda_text(v) for v in lams])
-        ax.set_yticks(range(len(targets)), [f"{v:g}" for v in targets])
-        ax.set_xlabel("lambda")
+        if sampled or len({c.lam for c in mine}) > MAX_LAMBDA_COLUMNS:
+            lambda_points(ax, mine, norm)
+        else:
+            lambda_heatmap(ax, mine, norm)
         ax.set_ylabel("sparsity target")
         ax.set_title(label(method))
-    fig.colorbar(image, ax=axes, label="eval return", shrink=0.9)
+    if norm is not None:
+        scale = ScalarMappable(norm=norm, cmap=SCALE)
+        fig.colorbar(scale, ax=axes, label="eval return", shrink=0.9)
     return save(fig, path)
+
+
+def cell_color(cell: Cell, norm: Normalize | None) -> tuple[float, ...]:
+    if norm is None:
+        return EQUAL_CELLS
+    return SCALE(norm(cell.mean(names.EVAL_RETURN_MEAN)))
+
+
+def lambda_heatmap(ax: Axes, mine: Sequence[Cell], norm: Normalize | None) -> None:
+    """Cells of a lambda x sparsity grid, each coloured and labelled with its return."""
+    lams = sorted({c.lam for c in mine})
+    targets = sorted({c.sparsity_target for c in mine})
+    image = np.ones((len(targets), len(lams), 4))  # RGBA; white where no cell ran
+    for c in mine:
+        image[targets.index(c.sparsity_target), lams.index(c.lam)] = cell_color(c, norm)
+    ax.imshow(image, aspect="auto", interpolation="nearest")
+    for c in mine:
+        ax.text(
+            lams.index(c.lam),
+            targets.index(c.sparsity_target),
+            cell_text(c),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=text_color(cell_color(c, norm)),
+        )
+    ax.set_xticks(range(len(lams)), [lambda_text(v) for v in lams])
+    ax.set_yticks(range(len(targets)), [f"{v:g}" for v in targets])
+    ax.set_xlabel("lambda")
+
+
+def lambda_points(ax: Axes, mine: Sequence[Cell], norm: Normalize | None) -> None:
+    """Sampled lambdas as points on a log axis (as many columns would overlap their labels),
+    sparsity targets as rows; the table below the figure has each cell's numbers."""
+    targets = sorted({c.sparsity_target for c in mine})
+    ax.scatter(
+        [c.lam for c in mine],
+        [targets.index(c.sparsity_target) for c in mine],
+        c=[cell_color(c, norm) for c in mine],
+        s=70,
+        edgecolors="black",
+        linewidths=0.5,
+    )
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(numticks=6))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: short_number(x)))
+    lams = [c.lam for c in mine]
+    if max(lams) < 10 * min(lams):  # within a decade: a major tick or none, so label 2x and 5x
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: short_number(x)))
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(range(len(targets)), [f"{v:g}" for v in targets])
+    ax.set_ylim(-0.5, len(targets) - 0.5)
+    ax.grid(alpha=0.3, axis="x")
+    ax.set_xlabel("lambda (log scale)")
 
 
 def text_color(rgba: tuple[float, ...]) -> str:
@@ -248,7 +324,7 @@ def weight_heatmaps(
             ax.set_xlabel("neuron of this layer" if layer != "head" else "output")
             ax.set_ylabel("input" if row == 0 else "neuron of the previous layer")
         fig.colorbar(image, ax=list(axes[row]), label="|w|", shrink=0.9)
-    fig.suptitle(title)
+    fig.suptitle(wrapped(title, 4.0 * len(columns) + 1))
     return save(fig, path)
 
 
@@ -286,5 +362,5 @@ def pareto(title: str, trials: Sequence[Trial], front_rows: Sequence[Outcome], p
     ax.set_ylabel("eval return")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    ax.set_title(title)
+    ax.set_title(wrapped(title, 7))
     return save(fig, path)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mlflow.tracking import MlflowClient
 
 from rayprune import names
-from rayprune.report.aggregate import Cell, best_lambda, best_trial, cells
+from rayprune.report.aggregate import Cell, best_trial, cells, lambda_picks, trial_pick
 from rayprune.report.data import (
     History,
     PolicyWeights,
@@ -20,6 +20,7 @@ from rayprune.report.data import (
     load_sweep,
     merge_parts,
 )
+from rayprune.store.ranking import Pick
 
 CURVE_KEYS = (names.ENV_STEPS, names.EPISODE_RETURN_MEAN, names.SPARSITY_NOW)
 SHOWN_PRUNED = "dsp"  # the weight heatmaps compare dense PPO with the paper's method
@@ -39,10 +40,16 @@ class Section:
 
     sweep: Sweep
     cells: list[Cell]
-    best: list[Cell]  # per method and sparsity target, the cell of the best lambda
+    picks: list[Pick[Cell]]  # per method and sparsity target, the best lambda and its ties
     histories: dict[tuple[str, str], History]  # (run_id, metric) of the best cells' trials
     dense: Pictured | None
     pruned: Pictured | None
+    best_run: Pick[Trial] | None  # what `rayprune best` would register
+
+    @property
+    def best(self) -> list[Cell]:
+        """Per method and sparsity target, the cell of the best lambda."""
+        return [p.chosen for p in self.picks]
 
 
 @dataclass(frozen=True)
@@ -59,27 +66,30 @@ def load_report(client: MlflowClient, tracking_uri: str, sweep_names: list[str])
 
 def load_section(client: MlflowClient, sweep: Sweep) -> Section:
     grid = cells(sweep.trials)
-    best = best_lambda(grid)
+    picks = lambda_picks(grid)
+    best = [p.chosen for p in picks]
     keys = [*CURVE_KEYS, *sweep.layers]
     histories = load_histories(client, [t.run_id for c in best for t in c.trials], keys)
-    dense, pruned = pictured_trials(sweep)
+    dense, pruned = pictured_trials(best)
     return Section(
         sweep=sweep,
         cells=grid,
-        best=best,
+        picks=picks,
         histories=histories,
         dense=dense and Pictured(dense, load_policy_weights(client, dense.run_id)),
         pruned=pruned and Pictured(pruned, load_policy_weights(client, pruned.run_id)),
+        best_run=trial_pick(sweep.trials),
     )
 
 
-def pictured_trials(sweep: Sweep) -> tuple[Trial | None, Trial | None]:
-    """Dense PPO's best run, and the best DSP run at DSP's highest sparsity target (another
-    method's when the sweep has no DSP); (None, None) when nothing was pruned."""
-    pruned = [t for t in sweep.trials if t.method != names.DENSE_METHOD]
-    shown = [t for t in pruned if t.method == SHOWN_PRUNED] or pruned
+def pictured_trials(best: list[Cell]) -> tuple[Trial | None, Trial | None]:
+    """Dense PPO's best seed, and the best seed of DSP's best lambda at its highest sparsity
+    target (another method's when the sweep has no DSP), both by `rayprune best`'s rule, so
+    the figure shows the lambda the tables name; (None, None) when nothing was pruned."""
+    pruned = [c for c in best if not c.dense]
+    shown = [c for c in pruned if c.method == SHOWN_PRUNED] or pruned
     if not shown:
         return None, None
-    top = max(t.sparsity_target for t in shown)
-    dense = best_trial(t for t in sweep.trials if t.method == names.DENSE_METHOD)
-    return dense, best_trial(t for t in shown if t.sparsity_target == top)
+    top = max(shown, key=lambda c: c.sparsity_target)
+    dense = next((c for c in best if c.dense), None)
+    return (dense and best_trial(dense.trials)), best_trial(top.trials)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from rayprune import names
 from rayprune.errors import AlreadyExists, CommandError, NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.pruning import sparsity_unit
+from rayprune.store.metrics import canonical_metrics
+from rayprune.store.point import TrialPoint
+from rayprune.store.ranking import RULE, Standing, pick
 from rayprune.store.tracking import artifacts_here, client_for, trial_runs
 
 ALIAS = "best"
@@ -23,11 +27,23 @@ ALIAS = "best"
 
 @dataclass(frozen=True)
 class Choice:
+    """The chosen trial run, what it scored and how it was chosen."""
+
     run_id: str
     run_name: str
+    sweep: str
+    env: str
+    point: TrialPoint
+    metric: str
     value: float
-    weights: float
-    artifact_uri: str
+    metrics: dict[str, float]  # the run's final and latest values, under the code's names
+    artifact_uri: str  # its compact_policy folder, an MLflow Model
+    tied: int = 1  # how many eligible runs shared the best value
+    tie_note: str | None = None  # which criteria broke the tie, and how many each left
+
+    @property
+    def weights(self) -> float:
+        return self.metrics.get(names.WEIGHTS_COMPACT, math.nan)
 
 
 def sparsity_in_unit(run) -> float:
@@ -35,53 +51,130 @@ def sparsity_in_unit(run) -> float:
     weight-unit methods (l1, pops, l0 with weight gates)."""
     unit = sparsity_unit(run.data.params[names.METHOD], run.data.params.get(names.GATES))
     metric = names.WEIGHT_SPARSITY if unit == "weights" else names.NEURON_SPARSITY
-    return run.data.metrics.get(metric, 0.0)
+    return canonical_metrics(run.data.metrics).get(metric, 0.0)
+
+
+def run_standing(metrics: dict[str, float], point: TrialPoint, metric: str) -> Standing:
+    """A trial run's place under the one rule (store.ranking) that the report uses too."""
+    return Standing(
+        score=metrics.get(metric, math.nan),
+        weights=metrics.get(names.WEIGHTS_COMPACT, math.nan),
+        training_return=metrics.get(names.EPISODE_RETURN_MEAN, math.nan),
+        lam=point.lam,
+        seed=point.seed,
+    )
 
 
 def choose_best(
     tracking_uri: str, sweep: str, metric: str = names.EVAL_RETURN_MEAN, min_sparsity: float = 0.0
 ) -> Choice:
-    """Highest `metric` among FINISHED trial runs with a final eval that reached their sparsity
-    target (and min_sparsity, in the unit of each run's method); ties go to the smaller policy.
-    Trials stopped early have no eval."""
+    """The best of the FINISHED trial runs with a final eval that reached their sparsity target
+    (and min_sparsity, in the unit of each run's method), by store.ranking's rule with `metric`
+    first. Trials stopped early have no eval."""
     client = client_for(tracking_uri)
-    eligible = [
-        r
-        for r in trial_runs(client, sweep)
-        if metric in r.data.metrics
-        and names.EVAL_RETURN_MEAN in r.data.metrics
-        and r.data.metrics.get(names.TARGET_REACHED) == 1.0
-        and sparsity_in_unit(r) >= min_sparsity
-    ]
+    eligible = []
+    for run in trial_runs(client, sweep):
+        metrics = canonical_metrics(run.data.metrics)
+        if (
+            metric in metrics
+            and names.EVAL_RETURN_MEAN in metrics
+            and metrics.get(names.TARGET_REACHED) == 1.0
+            and sparsity_in_unit(run) >= min_sparsity
+        ):
+            eligible.append((run, metrics, TrialPoint.from_params(run.data.params)))
     if not eligible:
         raise NoEligibleRun(
             f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
         )
-    best = max(
-        eligible,
-        key=lambda r: (r.data.metrics[metric], -r.data.metrics.get(names.WEIGHTS_COMPACT, 0.0)),
-    )
+    chosen = pick(eligible, lambda e: run_standing(e[1], e[2], metric))
+    run, metrics, point = chosen.chosen
     return Choice(
-        run_id=best.info.run_id,
-        run_name=best.info.run_name,
-        value=best.data.metrics[metric],
-        weights=best.data.metrics.get(names.WEIGHTS_COMPACT, float("nan")),
-        artifact_uri=f"{artifacts_here(tracking_uri, best.info.artifact_uri)}/{ARTIFACT_DIR}",
+        run_id=run.info.run_id,
+        run_name=run.info.run_name,
+        sweep=sweep,
+        env=run.data.params.get(names.ENV, ""),
+        point=point,
+        metric=metric,
+        value=metrics[metric],
+        metrics=metrics,
+        artifact_uri=f"{artifacts_here(tracking_uri, run.info.artifact_uri)}/{ARTIFACT_DIR}",
+        tied=chosen.tied,
+        tie_note=chosen.tie_note(f"highest {metric}"),
     )
 
 
-def register_best(tracking_uri: str, model_name: str, choice: Choice) -> str:
-    """A new model version from the run's compact_policy folder, aliased `best`; returns the version."""
+@dataclass(frozen=True)
+class Registration:
+    version: str
+    new_version: bool  # False: the chosen run was registered already, nothing was added
+    previous: str | None  # the version the alias named before (None: there was no alias)
+
+    @property
+    def moved(self) -> bool:
+        return self.previous != self.version
+
+
+def version_tags(choice: Choice) -> dict[str, str]:
+    """What the registry's version list shows of the policy, without opening its run."""
+    values = {
+        names.SWEEP_TAG: choice.sweep,
+        names.ENV: choice.env,
+        **{k: str(v) for k, v in choice.point.to_params().items() if k != names.SEED},
+        names.EVAL_RETURN_MEAN: f"{choice.metrics.get(names.EVAL_RETURN_MEAN, math.nan):.2f}",
+        names.WEIGHTS_COMPACT: f"{choice.weights:.0f}",
+        names.FLOPS_COMPACT: f"{choice.metrics.get(names.FLOPS_COMPACT, math.nan):.0f}",
+    }
+    return {key: value for key, value in values.items() if value}
+
+
+def version_description(choice: Choice) -> str:
+    m = choice.metrics
+    tie = f" A tie: {choice.tie_note}." if choice.tie_note else ""
+    return (
+        f"Compact policy of trial {choice.run_name} (run {choice.run_id}) of sweep "
+        f"{choice.sweep!r} on {choice.env}: eval return "
+        f"{m.get(names.EVAL_RETURN_MEAN, math.nan):.2f} ± {m.get(names.EVAL_RETURN_STD, math.nan):.2f}, "
+        f"{choice.weights:.0f} weights ({m.get(names.COMPRESSION_RATIO, math.nan):.0f}x fewer than "
+        f"the dense actor), {m.get(names.FLOPS_COMPACT, math.nan):.0f} FLOPs. An MLflow Model "
+        f"(ONNX) with compression.json, policy.safetensors and, when exported, the C code. "
+        f"Chosen by `rayprune best`: {RULE} ({choice.metric} first).{tie}"
+    )
+
+
+def register_best(tracking_uri: str, model_name: str, choice: Choice) -> Registration:
+    """The chosen run's compact_policy folder as a version of `model_name`, aliased `best`.
+    Idempotent: a run already registered keeps its version (tags and description refreshed),
+    and the alias moves only when the choice changed."""
     client = client_for(tracking_uri)
     try:
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name)
-    version = client.create_model_version(
-        model_name, source=choice.artifact_uri, run_id=choice.run_id
+    registered = client.search_model_versions(
+        f"name = '{model_name}' and run_id = '{choice.run_id}'"
     )
-    client.set_registered_model_alias(model_name, ALIAS, version.version)
-    return version.version
+    if registered:
+        version = str(min(int(v.version) for v in registered))
+    else:
+        version = str(
+            client.create_model_version(
+                model_name, source=choice.artifact_uri, run_id=choice.run_id
+            ).version
+        )
+    for key, value in version_tags(choice).items():
+        client.set_model_version_tag(model_name, version, key, value)
+    client.update_model_version(model_name, version, description=version_description(choice))
+    previous = alias_version(client, model_name)
+    if previous != version:
+        client.set_registered_model_alias(model_name, ALIAS, version)
+    return Registration(version, not registered, previous)
+
+
+def alias_version(client, model_name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(model_name, ALIAS).version)
+    except MlflowException:
+        return None
 
 
 def check_out(out: Path) -> Path:

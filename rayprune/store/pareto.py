@@ -44,4 +44,9 @@ def pareto_front(outcomes: list[Outcome]) -> list[Outcome]:
 
 def log_front(front: list[Outcome], tracking_uri: str, sweep: str) -> str:
     """The sweep's `pareto_front` summary run; returns its run id."""
-    return log_summary(tracking_uri, sweep, SUMMARY, [o.row() for o in front])
+    description = (
+        f"Not a trial: the Pareto front of sweep {sweep!r}'s finished trials "
+        f"({names.EVAL_RETURN_MEAN} up, {names.WEIGHTS_COMPACT} down), in {SUMMARY}.json and "
+        f"{SUMMARY}.csv; rewritten when the sweep resumes. Kept out of rayprune's runs view."
+    )
+    return log_summary(tracking_uri, sweep, SUMMARY, [o.row() for o in front], description)

@@ -47,8 +47,21 @@ class TrialPoint:
 
     @property
     def run_name(self) -> str:
-        """method-lam...-sp...-seed..., naming lambda only for methods with a penalty and the
-        sparsity only for methods that prune."""
+        """'dsp l1e-3 s0.93 #1': short enough for the MLflow runs table to show whole, so seeds
+        tell apart; lambda only for methods with a penalty, the sparsity only for methods that
+        prune. Not an identity (key() is), so it may change between versions."""
+        method = METHODS[self.method]
+        parts = [self.method]
+        if method.penalty:
+            parts.append(f"l{short_number(self.lam)}")
+        if method.importance:
+            parts.append(f"s{self.sparsity_target:g}")
+        return " ".join([*parts, f"#{self.seed}"])
+
+    @property
+    def slug(self) -> str:
+        """method-lam...-sp...-seed...: the trial's name where spaces and '#' do not belong
+        (Tune's trial folders, messages about grid points)."""
         method = METHODS[self.method]
         parts = [self.method]
         if method.penalty:
@@ -56,3 +69,28 @@ class TrialPoint:
         if method.importance:
             parts.append(f"sp{self.sparsity_target:g}")
         return "-".join([*parts, f"seed{self.seed}"])
+
+    def description(self, sweep: str, env: str, artifact_dir: str) -> str:
+        """The run's description on its MLflow page: what the trial is and where its parts are."""
+        method = METHODS[self.method]
+        point = [f"method {self.method}"]
+        if method.penalty:
+            point.append(f"lambda {self.lam:g}")
+        if method.importance:
+            point.append(f"sparsity target {self.sparsity_target:g}")
+        return (
+            f"Trial of sweep {sweep!r} on {env}: {', '.join(point)}, seed {self.seed}. "
+            f"Curves per training iteration are the metrics {names.CURVE_PREFIX}* (plot them "
+            f"against {names.curve(names.ENV_STEPS)}); the final eval and the shipped policy's "
+            f"size are the metrics without a prefix; the compact policy, an MLflow Model (ONNX) "
+            f"that `rayprune best` registers, is in {artifact_dir}/."
+        )
+
+
+def short_number(value: float) -> str:
+    """Three significant digits, the shorter of plain and scientific notation, the exponent
+    unpadded: 1e-3, 2.5e-4, 7.05e-5 (an Optuna sample), 0.05, 0."""
+    plain = f"{value:.3g}"
+    mantissa, _, exponent = f"{value:.2e}".partition("e")
+    scientific = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return scientific if len(scientific) < len(plain) else plain

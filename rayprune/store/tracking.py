@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rayprune.errors import AlreadyExists, ExperimentNotFound, TrackingUnavailable
 from rayprune.names import (
+    DESCRIPTION_TAG,
     ENV_STEPS,
     FAILURE_TAG,
     NODE_TAG,
@@ -29,7 +30,9 @@ from rayprune.names import (
     SUMMARY_TAG,
     SWEEP_TAG,
     TRIAL_KEY_TAG,
+    curve,
 )
+from rayprune.store.metrics import canonical_metrics, curve_history, logs_legacy_curves
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 ARTIFACTS_DIR = "mlartifacts"  # the embedded store's artifact folder, beside mlflow.db
@@ -168,42 +171,62 @@ def finished_metrics(tracking_uri: str, experiment: str, key: str, metrics: Iter
     run = find_trial_run(client_for(tracking_uri), experiment, key)
     if run is None or run.info.status != "FINISHED":
         return None
-    return {name: run.data.metrics[name] for name in metrics}
+    logged = canonical_metrics(run.data.metrics)
+    return {name: logged[name] for name in metrics if name in logged}
 
 
 class TrialRun:
     """The MLflow run of one trial; a retried or resumed trial reopens the same run."""
 
-    def __init__(self, client: MlflowClient, run_id: str, logged_through: int = 0) -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        run_id: str,
+        logged_through: int = 0,
+        curves_prefixed: bool = True,
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.logged_through = logged_through  # the last iteration whose row is in the run
+        self.curves_prefixed = curves_prefixed  # False: a run of older rayprune, resumed
 
     @classmethod
     def open(
-        cls, tracking_uri: str, experiment: str, key: str, name: str, params: dict[str, Any]
+        cls,
+        tracking_uri: str,
+        experiment: str,
+        key: str,
+        name: str,
+        params: dict[str, Any],
+        description: str = "",
     ) -> TrialRun:
         client = client_for(tracking_uri)
         existing = find_trial_run(client, experiment, key)
+        tags = {TRIAL_KEY_TAG: key, SWEEP_TAG: experiment}
+        if description:
+            tags[DESCRIPTION_TAG] = description
         if existing is None:
             run_id = client.create_run(
-                experiment_id(client, experiment),
-                run_name=name,
-                tags={TRIAL_KEY_TAG: key, SWEEP_TAG: experiment},
+                experiment_id(client, experiment), run_name=name, tags=tags
             ).info.run_id
-            logged_through = 0
+            logged_through, prefixed = 0, True
         else:
             run_id = existing.info.run_id
             for stale in (STOPPED_EARLY_TAG, FAILURE_TAG):  # of an earlier attempt, not this one
                 if stale in existing.data.tags:
                     client.delete_tag(run_id, stale)
             client.update_run(run_id, status="RUNNING")
-            history = client.get_metric_history(run_id, ENV_STEPS)
+            history = curve_history(client, run_id, ENV_STEPS)
             logged_through = max((m.step for m in history), default=0)
-        # Every attempt logs the params (the same values again are accepted): an attempt that
-        # died between creating the run and logging them must not leave the run without them.
-        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        return cls(client, run_id, logged_through)
+            prefixed = not logs_legacy_curves(client, run_id)
+        # Every attempt logs the params and tags (the same values again are accepted): an
+        # attempt that died right after creating the run must not leave it without them.
+        client.log_batch(
+            run_id,
+            params=[Param(k, str(v)) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        return cls(client, run_id, logged_through, prefixed)
 
     def tag_node(self, node_id: str) -> None:
         self.client.set_tag(self.run_id, NODE_TAG, node_id)
@@ -217,11 +240,13 @@ class TrialRun:
         repeats those iterations from the older checkpoint: their rows are skipped, so no step of
         a curve is logged twice."""
         new = [(step, row) for step, row in rows if step > self.logged_through]
-        self.log_steps(new)
+        stored = curve if self.curves_prefixed else str
+        self.log_steps([(step, {stored(k): v for k, v in row.items()}) for step, row in new])
         if new:
             self.logged_through = new[-1][0]
 
     def log_steps(self, rows: Iterable[tuple[int, dict[str, float]]]) -> None:
+        """Rows under their names as given (the final values: no curve prefix)."""
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, step) for step, row in rows for k, v in row.items()]
         for start in range(0, len(metrics), MAX_BATCH):
@@ -281,10 +306,17 @@ def end_stopped_runs(tracking_uri: str, experiment: str) -> set[str]:
     return stopped
 
 
-def log_summary(tracking_uri: str, experiment: str, name: str, rows: list[dict[str, Any]]) -> str:
-    """A FINISHED sweep-level run `name` holding rows (at least one) as NAME.json and NAME.csv;
-    returns its run id. It has no trial key, so neither `best` nor a resumed trial takes it for a
-    trial; a resumed sweep rewrites it."""
+def log_summary(
+    tracking_uri: str,
+    experiment: str,
+    name: str,
+    rows: list[dict[str, Any]],
+    description: str = "",
+) -> str:
+    """A FINISHED sweep-level run `name` holding rows (at least one) as NAME.json and NAME.csv,
+    its `description` on its page; returns its run id. It has no trial key, so neither `best`
+    nor a resumed trial takes it for a trial, and rayprune's runs view leaves it out; a resumed
+    sweep rewrites it."""
     client = client_for(tracking_uri)
     existing = client.search_runs(
         [experiment_id(client, experiment)], filter_string=f"tags.`{SUMMARY_TAG}` = '{name}'"
@@ -297,6 +329,8 @@ def log_summary(tracking_uri: str, experiment: str, name: str, rows: list[dict[s
             run_name=name,
             tags={SWEEP_TAG: experiment, SUMMARY_TAG: name},
         ).info.run_id
+    if description:
+        client.set_tag(run_id, DESCRIPTION_TAG, description)
     client.log_dict(run_id, rows, f"{name}.json")
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(rows[0]))

@@ -300,7 +300,7 @@ class SweepConfig(Strict):
             try:
                 check_reachable(self.spec_for(point), widths, self.network_for(point).gates)
             except SpecError as err:
-                raise ConfigError(f"invalid config: grid point {point.run_name}: {err}") from None
+                raise ConfigError(f"invalid config: grid point {point.slug}: {err}") from None
 
     def network_for(self, point: TrialPoint) -> ActorCriticSpec:
         """The actor's and critic's shapes, plus what the method builds into the actor: L0's

@@ -19,6 +19,7 @@ from rayprune.store.tracking import (
     experiment_artifacts,
     fail_unfinished_runs,
 )
+from rayprune.store.views import sweep_link
 from rayprune.sweep import search
 from rayprune.sweep.cluster import preflight, ray_session
 from rayprune.sweep.config import SweepConfig, parse_config
@@ -44,7 +45,7 @@ def _reporter():
 
 
 def trial_dirname(trial) -> str:
-    return f"{TrialPoint.from_params(trial.config['point']).run_name}_{trial.trial_id}"
+    return f"{TrialPoint.from_params(trial.config['point']).slug}_{trial.trial_id}"
 
 
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
@@ -62,6 +63,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
     print(f"rayprune: sweep {cfg.name!r}: {search.describe(cfg)} on {cfg.env}")
+    print(f"rayprune: its runs in MLflow: {sweep_link(ws.tracking_uri, cfg.name)}")
     with ray_session(ws.address):
         tuner = tune.Tuner(
             _trainable(),
@@ -178,11 +180,19 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         print_front(front, len(finished))
     print(
         f"\nResults of {cfg.name!r}:\n"
-        f"  MLflow runs:  {ws.tracking_uri} (experiment {cfg.name!r}); browse with `rayprune ui`\n"
+        f"  MLflow runs:  {ws.tracking_uri} (experiment {cfg.name!r}); browse with "
+        f"{_browse(ws)}\n"
+        f"                {sweep_link(ws.tracking_uri, cfg.name)}\n"
         f"  Tune state:   {_tune_dir(ws, cfg.name)}\n"
         f"  best policy:  `rayprune best {cfg.name} --out ./best_policy`"
     )
     return SweepOutcome(**counts)
+
+
+def _browse(ws: Workspace) -> str:
+    """How to reach the runs page: the tracking server serves it, an embedded store needs
+    `rayprune ui`."""
+    return "its server" if ws.tracking_uri.startswith("http") else "`rayprune ui`, then open"
 
 
 def print_front(front: list[Outcome], of: int) -> None:

@@ -30,6 +30,7 @@ from rayprune.rllib import (
     training_loss,
 )
 from rayprune.rllib.compat import algorithm_logs_here
+from rayprune.store.model import add_model
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import TrialRun, finished_metrics, flatten
 from rayprune.sweep.checkpoints import (
@@ -56,8 +57,13 @@ def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def trial_params(cfg: SweepConfig, point: TrialPoint) -> dict[str, Any]:
-    """Every hyperparameter of the trial as one MLflow param: the sweep's settings and its point."""
+    """Every hyperparameter of the trial as one MLflow param: the sweep's settings and its
+    point. Settings of a part the sweep does not use are left out: a grid has no NSGA-II
+    population, a sweep without a scheduler no rungs; only their `kind` says so."""
     settings = {k: v for k, v in cfg.dump().items() if k != "grid"}
+    for part, unused in (("search", "grid"), ("scheduler", "none")):
+        if settings[part]["kind"] == unused:
+            settings[part] = {"kind": unused}
     return {**flatten("", settings), **point.to_params()}
 
 
@@ -76,8 +82,9 @@ def train_trial(config: dict[str, Any]) -> None:
         tune.report(final)
         return
     run = TrialRun.open(
-        config["tracking_uri"], cfg.name, key, point.run_name, trial_params(cfg, point)
-    )
+        config["tracking_uri"], cfg.name, key, point.run_name, trial_params(cfg, point),
+        point.description(cfg.name, cfg.env, ARTIFACT_DIR),
+    )  # fmt: skip
     run.tag_node(ray.get_runtime_context().get_node_id())
     try:
         _train(cfg, point, run)
@@ -187,6 +194,7 @@ def _export_and_evaluate(
             result = evaluate(policy, cfg.env, cfg.eval_episodes, seed=seed)
             info = describe_policy(actor, net, spec, cfg.env, spaces, result)
             folder = staged.publish(info)
+        add_model(folder)  # the folder that is logged, registered and downloaded is a Model
         run.log_artifacts(folder, ARTIFACT_DIR)
     final = final_metrics(info)
     run.log_steps([(int(algo.iteration), final)])
@@ -202,6 +210,7 @@ def final_metrics(info: PolicyInfo) -> dict[str, float]:
         names.WEIGHTS_COMPACT: info.weights_compact,
         names.NEURONS_COMPACT: info.neurons_compact,
         names.FLOPS_COMPACT: info.flops_compact,
+        names.WEIGHTS_REMOVED: info.weights_removed,
         names.COMPRESSION_RATIO: info.compression_ratio,
     }
     return {name: float(values[name]) for name in names.FINAL_METRICS}

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -157,3 +159,56 @@ class RayCluster:
     def stop(self) -> None:
         for proc in reversed(self.nodes):  # workers first, the head last
             stop_group(proc)
+
+
+class RaypruneUi:
+    """`rayprune ui` in its own process group, its output read as it comes: the line that
+    says the UI is up, then one link per sweep."""
+
+    UP = "MLflow UI is up"
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.port = free_port()
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rayprune.cli", "ui", "--port", str(self.port), *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_up(self, timeout: float = 240) -> tuple[float, dict[str, str]]:
+        """When it said it was up (time.monotonic()), and the links it printed then, by sweep."""
+        deadline = time.monotonic() + timeout
+        seen = [self._next(deadline)]
+        while not seen[-1].startswith(self.UP):
+            seen.append(self._next(deadline, seen))
+        up_at = time.monotonic()
+        links = {}
+        while True:  # printed right after, one line per sweep; mlflow's own log lines may mix in
+            try:
+                line = self.lines.get(timeout=3)
+            except queue.Empty:
+                return up_at, links
+            sweep, found, link = line.strip().partition(": http")
+            if found and line.startswith("  "):
+                links[sweep] = "http" + link
+
+    def _next(self, deadline: float, seen: list[str] = ()) -> str:
+        while True:
+            try:
+                return self.lines.get(timeout=1)
+            except queue.Empty:
+                assert self.proc.poll() is None, "rayprune ui ended:\n" + "\n".join(seen[-30:])
+                assert time.monotonic() < deadline, "rayprune ui never said it was up"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop_group(self.proc)

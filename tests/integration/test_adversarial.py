@@ -81,7 +81,7 @@ def test_an_unreadable_checkpoint_is_skipped_and_a_moved_folder_still_works(tmp_
     assert run.info.status == "FINISHED"
     recovered = run.data.tags[RECOVERED_TAG]
     assert corrupted.parent.name in recovered and "resumed from checkpoint_" in recovered
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "env_steps")]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/env_steps")]
     assert steps == sorted(set(steps)) == list(range(1, len(steps) + 1))  # none twice
 
     moved = tmp_path / "moved"

@@ -19,7 +19,7 @@ from tests.integration.processes import MlflowServer, RayCluster
 from tests.integration.test_sweep_cli import TINY, assert_one_line_error, rayprune, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
-CURVES = ("env_steps", "episode_return_mean", "neurons")
+CURVES = ("train/env_steps", "train/episode_return_mean", "train/neurons")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def wait_until(condition, driver, timeout=600):
 
 
 def logged_iterations(client, run) -> int:
-    return len(client.get_metric_history(run.info.run_id, "env_steps"))
+    return len(client.get_metric_history(run.info.run_id, "train/env_steps"))
 
 
 def assert_complete(server, name, trials, iterations, tmp_path, env):
@@ -180,7 +180,7 @@ def test_mlflow_server_restarted_mid_sweep_loses_nothing(cluster, server, tmp_pa
     assert driver.returncode == 0, output[-3000:]
     client, runs = assert_complete(server, "restart", 4, 16, tmp_path, env)
     created = [m.timestamp / 1000 for run in runs
-               for m in client.get_metric_history(run.info.run_id, "env_steps")]  # fmt: skip
+               for m in client.get_metric_history(run.info.run_id, "train/env_steps")]  # fmt: skip
     assert any(down < t < up for t in created)  # rows made while the server was down got in
 
 

@@ -160,7 +160,7 @@ def test_sweep_with_api_stack_old_survives_a_crash_and_exports(tmp_path):
     client, [run] = runs_of(tmp_path / "rayprune_results", "old")
     assert run.info.status == "FINISHED" and METRICS <= set(run.data.metrics)
     assert run.data.params["api_stack"] == "old"
-    neurons = client.get_metric_history(run.info.run_id, "neurons")
+    neurons = client.get_metric_history(run.info.run_id, "train/neurons")
     assert [m.step for m in neurons] == [1, 2, 3, 4]  # no step lost or logged twice
     assert neurons[0].value == 32 and neurons[-1].value == 16
     assert run.data.metrics["target_reached"] == 1.0

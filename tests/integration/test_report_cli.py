@@ -10,11 +10,13 @@ import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.integration.processes import RaypruneUi
 from tests.integration.test_sweep_cli import assert_one_line_error, rayprune, write_config
 
 pytestmark = pytest.mark.integration
@@ -131,3 +133,94 @@ def test_report_errors_are_one_line(reported):
     taken = rayprune("report", NAME, "--out", "mine", cwd=reported)
     assert_one_line_error(taken, "is not a rayprune report")
     assert [p.name for p in (reported / "mine").iterdir()] == ["notes.txt"]
+
+
+def screenshot(browser, path: Path) -> Path:
+    """The browser's viewport as a PNG; kept in $RAYPRUNE_SCREENSHOTS too when that is set."""
+    browser.save_screenshot(str(path))
+    if os.environ.get("RAYPRUNE_SCREENSHOTS"):
+        shutil.copy(path, Path(os.environ["RAYPRUNE_SCREENSHOTS"]) / path.name)
+    return path
+
+
+def assert_not_blank(png: Path) -> None:
+    """Something was drawn: many colours, and a good part of the picture not background."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    background = max(colours)[0] / (image.width * image.height)
+    assert len(colours) > 50 and background < 0.95, (png, len(colours), background)
+
+
+def test_every_anchor_resolves_and_no_figure_is_wider_than_the_page(browser, reported, tmp_path):
+    out = reported / "rayprune_results" / "reports" / NAME
+    browser.set_window_size(1024, 900)
+    browser.get((out / "report.html").as_uri())
+    links = browser.execute_script(
+        "return [...document.querySelectorAll('a[href^=\"#\"]')].map(a => a.hash.slice(1))"
+    )
+    assert {"summary", f"sweep-{NAME}", f"{NAME}-sensitivity", f"{NAME}-weights"} <= set(links)
+    for anchor in links:  # each lands on its element, at the top of the window
+        top = browser.execute_script(
+            "const e = document.getElementById(arguments[0]); if (!e) return null;"
+            "location.hash = arguments[0]; return e.getBoundingClientRect().top;",
+            anchor,
+        )
+        assert top is not None, f"#{anchor} resolves to nothing"
+        assert abs(top) < 5 or browser.execute_script(
+            "return window.innerHeight + window.scrollY >= document.body.scrollHeight - 2"
+        ), (anchor, top)  # or the page ends before it can scroll further
+    page = browser.execute_script("return document.documentElement.clientWidth")
+    widths = browser.execute_script(
+        "return [...document.images].map(i => [i.dataset.file, i.getBoundingClientRect().right])"
+    )
+    assert widths and all(right <= page for _, right in widths), (page, widths)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= page
+    summary = browser.execute_script(
+        "return [...document.querySelectorAll('#summary-table tbody tr')].map(r => r.innerText)"
+    )
+    assert len(summary) == 2 and "PPO (dense)" in summary[0] and "PPO-DSP" in summary[1]
+    browser.execute_script("window.scrollTo(0, 0)")
+    assert_not_blank(screenshot(browser, tmp_path / "report.png"))
+    assert (
+        browser.execute_script(  # the contents open the page, in the first screen
+            "return document.getElementById('contents').getBoundingClientRect().top"
+        )
+        < 900
+    )
+
+
+def test_the_runs_link_opens_the_sweeps_trials_in_chromium(browser, reported, tmp_path):
+    """`rayprune ui` on loopback; its link opens the model-training view on rayprune's view:
+    the six trials by name (not the report run), the columns that tell them apart."""
+    client, _ = summary_runs(reported)
+    experiment = client.get_experiment_by_name(NAME).experiment_id
+    trials = [
+        r.info.run_name
+        for r in client.search_runs([experiment])
+        if "rayprune.trial_key" in r.data.tags
+    ]
+    assert len(trials) == 6 and len(set(trials)) == 6  # seeds told apart by name
+    ui = RaypruneUi(reported)
+    try:
+        _, links = ui.wait_up()
+        browser.set_window_size(1600, 1000)
+        browser.get(links[NAME])
+        deadline = time.monotonic() + 120
+        text = ""
+        while not all(name in text for name in trials) and time.monotonic() < deadline:
+            time.sleep(2)
+            text = browser.execute_script("return document.body.innerText")
+        assert all(name in text for name in trials), text[:3000]
+        assert "matching runs" in text and "6 matching runs" in text, text[:3000]
+        for column in ("lambda", "sparsity_target", "seed", "method", "eval_return_mean"):
+            assert column in text, column
+        assert "Traces 0" not in text  # the model-training view, not the GenAI overview
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('[role=row]')].map(r => r.innerText)"
+        )
+        assert not any(row.split("\n")[0].strip() == "report" for row in rows), rows
+        assert_not_blank(screenshot(browser, tmp_path / "runs_page.png"))
+    finally:
+        ui.stop()

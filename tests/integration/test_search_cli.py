@@ -71,20 +71,20 @@ def test_asha_stops_the_trailing_trial_and_leaves_nothing_running(tmp_path):
     proc = rayprune("sweep", config, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "stopped early by ASHA from 1000 env steps" in proc.stdout
-    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("dsp-lam0.0001-sp0.5-seed100 ")]
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("dsp l1e-4 s0.5 #100 ")]
     assert "STOPPED" in line
 
     client, runs = runs_of(tmp_path / "rayprune_results", "asha")
     by_name = {r.info.run_name: r for r in runs}
-    assert set(by_name) == {"dsp-lam0.0001-sp0.5-seed0", "dsp-lam0.0001-sp0.5-seed100"}
-    finished, stopped = by_name["dsp-lam0.0001-sp0.5-seed0"], by_name["dsp-lam0.0001-sp0.5-seed100"]
+    assert set(by_name) == {"dsp l1e-4 s0.5 #0", "dsp l1e-4 s0.5 #100"}
+    finished, stopped = by_name["dsp l1e-4 s0.5 #0"], by_name["dsp l1e-4 s0.5 #100"]
     assert finished.info.status == "FINISHED" and "rayprune.stopped_early" not in finished.data.tags
     assert stopped.info.status == "KILLED", stopped.info.status
     assert stopped.data.tags["rayprune.stopped_early"] == "true"
     assert "eval_return_mean" not in stopped.data.metrics
     assert client.list_artifacts(stopped.info.run_id) == []  # no compact policy
-    steps = [m.step for m in client.get_metric_history(stopped.info.run_id, "env_steps")]
+    steps = [m.step for m in client.get_metric_history(stopped.info.run_id, "train/env_steps")]
     assert steps == [1, 2]  # stopped at the rung, iteration 2 of 4
 
     proc = rayprune("best", "asha", "--out", "best", cwd=tmp_path)
-    assert proc.returncode == 0 and "dsp-lam0.0001-sp0.5-seed0 " in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "dsp l1e-4 s0.5 #0 " in proc.stdout, proc.stderr

@@ -11,22 +11,32 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from rayprune.policy import OnnxPolicy
 from rayprune.store.tracking import TRIAL_KEY_TAG
-from tests.integration.processes import MlflowServer, free_port, wait_for
+from tests.integration.processes import MlflowServer, RaypruneUi, free_port, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-METRICS = {
+CURVES = {
     "episode_return_mean", "env_steps", "neurons", "neurons_l0", "neurons_l1", "weights", "flops",
-    "sparsity", "sparsity_target_now", "eval_return_mean",
+    "sparsity", "sparsity_target_now",
 }  # fmt: skip
+POLICY_FILES = ("policy.onnx", "policy.safetensors", "compression.json", "MLmodel", "model.onnx")
+# per-iteration curves under train/ (MLflow charts them in a section of their own), final values
+METRICS = {f"train/{m}" for m in CURVES} | {
+    "eval_return_mean",
+    "weights_removed",
+    "compression_ratio",
+}
 TINY = {
     "name": "tiny",
     "env": "CartPole-v1",
@@ -84,19 +94,19 @@ def test_sweep_leaves_one_finished_run_per_trial_with_curves(finished_sweep):
     report = folder / "rayprune_results" / "reports" / "tiny" / "report.html"
     assert f"report:       {report}" in proc.stdout and report.is_file()  # written at the end
     client, runs = runs_of(folder / "rayprune_results", "tiny")
-    assert sorted(r.info.run_name for r in runs) == ["dsp-lam0.0001-sp0.5-seed0", "ppo-seed0"]
+    assert sorted(r.info.run_name for r in runs) == ["dsp l1e-4 s0.5 #0", "ppo #0"]
     for run in runs:
         assert run.info.status == "FINISHED"
         assert METRICS <= set(run.data.metrics)
         assert run.data.params["ppo.train_batch_size"] == "500"
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "env_steps")]
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/env_steps")]
         assert steps == [1, 2, 3, 4]
         files = {a.path for a in client.list_artifacts(run.info.run_id, "compact_policy")}
-        assert files == {
-            f"compact_policy/{n}" for n in ("policy.onnx", "policy.safetensors", "compression.json")
-        }
+        assert {f"compact_policy/{n}" for n in POLICY_FILES} <= files  # an MLflow Model too
+        assert run.data.tags["mlflow.note.content"].startswith("Trial of sweep 'tiny'")
+        assert "search.population_size" not in run.data.params  # a grid: no NSGA-II settings
     dsp = next(r for r in runs if r.info.run_name.startswith("dsp"))
-    neurons = [m.value for m in client.get_metric_history(dsp.info.run_id, "neurons")]
+    neurons = [m.value for m in client.get_metric_history(dsp.info.run_id, "train/neurons")]
     assert neurons[0] == 32 and neurons[-1] == 16  # pruned to sparsity 0.5 while training
     assert dsp.data.params["lambda"] == "0.0001" and dsp.data.metrics["target_reached"] == 1.0
 
@@ -105,11 +115,18 @@ def test_best_registers_and_downloads_then_eval_runs_it(finished_sweep):
     folder, _ = finished_sweep
     proc = rayprune("best", "tiny", "--out", "best_policy", "--min-sparsity", "0.4", cwd=folder)
     assert proc.returncode == 0, proc.stderr
-    assert "dsp-lam0.0001-sp0.5-seed0" in proc.stdout  # the only run at sparsity >= 0.4
+    assert "dsp l1e-4 s0.5 #0" in proc.stdout  # the only run at sparsity >= 0.4
+    assert "version 1 (a new version); alias best set" in proc.stdout
     info = json.loads((folder / "best_policy" / "compression.json").read_text())
     assert info["hidden_compact"] == [8, 8] and info["method"] == "dsp"
+    assert (folder / "best_policy" / "MLmodel").is_file()  # the download is the MLflow Model
     client = MlflowClient(f"sqlite:///{folder / 'rayprune_results' / 'mlflow.db'}")
     assert str(client.get_model_version_by_alias("rayprune-tiny", "best").version) == "1"
+
+    again = rayprune("best", "tiny", "--out", "again", "--min-sparsity", "0.4", cwd=folder)
+    assert again.returncode == 0, again.stderr
+    assert "version 1 (registered already, nothing added); alias best unchanged" in again.stdout
+    assert len(client.search_model_versions("name = 'rayprune-tiny'")) == 1
 
     proc = rayprune("eval", folder / "best_policy", "--episodes", "3", cwd=folder)
     assert proc.returncode == 0, proc.stderr
@@ -202,31 +219,76 @@ def test_crashed_trial_is_retried_from_its_checkpoint(tmp_path):
     assert marker.exists()  # the trial really crashed once
     client, runs = runs_of(tmp_path / "rayprune_results", "flaky")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    history = client.get_metric_history(runs[0].info.run_id, "env_steps")
+    history = client.get_metric_history(runs[0].info.run_id, "train/env_steps")
     # restarted from the iteration-2 checkpoint: no step logged twice, none missing
     assert [m.step for m in history] == [1, 2, 3, 4]
     assert [m.value for m in history] == sorted(m.value for m in history)
 
 
-def test_ui_serves_the_sweep_store_on_loopback(finished_sweep, tmp_path):
+def test_ui_says_it_is_up_only_when_it_answers_and_links_the_sweeps_runs(finished_sweep, tmp_path):
     folder, _ = finished_sweep
     assert_one_line_error(rayprune("ui", cwd=tmp_path), "no MLflow store")
+    ui = RaypruneUi(folder)
+    try:
+        _, links = ui.wait_up()
+        with urllib.request.urlopen(f"{ui.base}/health", timeout=5) as response:  # no retry
+            assert response.read().decode().strip() == "OK"
+        experiments = wait_for(
+            f"{ui.base}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny", 10
+        )
+        experiment = json.loads(experiments)["experiment"]
+        assert links == {
+            "tiny": f"{ui.base}/#/experiments/{experiment['experiment_id']}/runs"
+            "?workflowType=machine_learning&viewStateShareKey=rayprune-trials"
+        }
+        tags = {t["key"] for t in experiment["tags"]}
+        assert "mlflow.sharedViewState.rayprune-trials" in tags  # the view the link opens
+    finally:
+        ui.stop()  # the UI, the server and the workers it forked, nothing else
+
+
+def test_the_best_policy_loads_and_serves_as_an_mlflow_model(finished_sweep, tmp_path):
+    """models:/rayprune-tiny@best with mlflow.pyfunc, then `mlflow models serve` on loopback:
+    both give onnxruntime's outputs on the same observations."""
+    folder, _ = finished_sweep
+    proc = rayprune("best", "tiny", "--out", tmp_path / "policy", cwd=folder)  # any version
+    assert proc.returncode == 0, proc.stderr
+    uri = f"sqlite:///{folder / 'rayprune_results' / 'mlflow.db'}"
+    obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    expected = OnnxPolicy(tmp_path / "policy").outputs(obs)
+
+    code = (
+        "import sys, json, numpy as np, mlflow.pyfunc;"
+        "m = mlflow.pyfunc.load_model('models:/rayprune-tiny@best');"
+        "out = m.predict(np.asarray(json.loads(sys.stdin.read()), dtype=np.float32));"
+        "print(json.dumps(out['action_logits'].tolist()))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(obs.tolist()), capture_output=True,
+        text=True, timeout=300, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    np.testing.assert_allclose(json.loads(loaded.stdout.splitlines()[-1]), expected, rtol=1e-6)
+
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "rayprune.cli", "ui", "--port", str(port)],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/rayprune-tiny@best",
+         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri}, start_new_session=True,
     )  # fmt: skip
     try:
-        body = wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
-        assert body.strip() == "OK"
-        experiments = wait_for(
-            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny",
-            10,
+        wait_for(f"http://127.0.0.1:{port}/ping", timeout=240)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": obs.tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
         )
-        assert '"name": "tiny"' in experiments or '"name":"tiny"' in experiments
+        with urllib.request.urlopen(request, timeout=60) as response:
+            served = json.loads(response.read())["predictions"]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it forked, nothing else
-        server.wait(timeout=30)
+        stop_group(server)  # the scoring server and its workers, nothing else
+    np.testing.assert_allclose(served["action_logits"], expected, rtol=1e-6)
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
@@ -255,13 +317,13 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     client, runs = runs_of(tmp_path / "rayprune_results", "intr")
     assert sorted(r.info.run_name for r in runs) == [
-        "dsp-lam0.0001-sp0.5-seed0",
-        "dsp-lam0.0001-sp0.5-seed1",
+        "dsp l1e-4 s0.5 #0",
+        "dsp l1e-4 s0.5 #1",
     ]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert finished_runs(db)[first[0][0]] == first[0][1]  # the finished trial was not rerun
     for run in runs:
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "env_steps")]
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/env_steps")]
         assert steps == list(range(1, 21))
 
 
@@ -298,10 +360,10 @@ def test_sweep_tracks_to_an_mlflow_server(mlflow_server, tmp_path):
     assert not (tmp_path / "rayprune_results" / "mlflow.db").exists()  # nothing tracked locally
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("remote").experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["ppo-seed0", "report"]
+    assert sorted(r.info.run_name for r in runs) == ["ppo #0", "report"]
     runs = [r for r in runs if TRIAL_KEY_TAG in r.data.tags]
     assert [r.info.status for r in runs] == ["FINISHED"]
-    assert len(client.get_metric_history(runs[0].info.run_id, "env_steps")) == 4
+    assert len(client.get_metric_history(runs[0].info.run_id, "train/env_steps")) == 4
     uploaded = {p.name for p in artifact_root.rglob("*") if p.is_file()}
     assert {"policy.onnx", "policy.safetensors", "compression.json"} <= uploaded
 

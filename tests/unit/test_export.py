@@ -58,7 +58,7 @@ def test_graph_names_and_dynamic_batch(tmp_path):
     assert [i.name for i in model.graph.input] == ["obs"]
     assert [o.name for o in model.graph.output] == ["action_mean"]
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic batch
-    assert sorted(p.name for p in folder.iterdir()) == [INFO_FILE, ONNX_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in folder.iterdir()) == ["c", INFO_FILE, ONNX_FILE, WEIGHTS_FILE]
 
 
 def test_safetensors_loader_rebuilds_the_compact_module(tmp_path):
@@ -84,7 +84,9 @@ def test_exported_files_have_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
-    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o666 & ~umask}
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o666 & ~umask}
+    assert stat.S_IMODE((folder / "c").stat().st_mode) == 0o777 & ~umask
 
 
 def test_export_refuses_to_overwrite(tmp_path):

@@ -17,12 +17,22 @@ from safetensors.torch import save_file
 
 from rayprune.errors import ExperimentNotFound, NoEligibleRun
 from rayprune.names import SUMMARY_TAG, TRIAL_KEY_TAG
+from rayprune.policy import PolicyInfo, export_compact_policy
 from rayprune.pruning import CompactMLP
-from rayprune.report import REPORT_FILE, write_report
-from rayprune.report.aggregate import best_lambda, best_trial, cells, front, mean_std, seed_band
+from rayprune.report import REPORT_FILE, figures, write_report
+from rayprune.report.aggregate import (
+    best_lambda,
+    best_trial,
+    cells,
+    front,
+    lambda_picks,
+    mean_std,
+    seed_band,
+)
 from rayprune.report.data import Sweep, Trial
-from rayprune.report.html import comparison_table, figure, sensitivity_table
+from rayprune.report.html import comparison_table, figure, folded, plus_minus, sensitivity_table
 from rayprune.report.paper import PAPER_93, paper_return
+from rayprune.report.render import store_label
 from rayprune.store.best import choose_best
 from rayprune.store.point import TrialPoint
 
@@ -137,11 +147,20 @@ def rows_of(page: str, table_id: str) -> list[str]:
 def test_tables_have_one_row_per_cell_and_per_chosen_cell():
     sweep = Sweep("s1", "CartPole-v1", "grid", tuple(TRIALS))
     grid = cells(TRIALS)
-    assert len(rows_of(sensitivity_table(sweep, grid), "sensitivity-s1")) == 4
-    rows = rows_of(comparison_table([(sweep, c) for c in best_lambda(grid)]), "comparison")
+    sensitivity = rows_of(sensitivity_table(sweep, grid), "sensitivity-s1")
+    assert len(sensitivity) == 4
+    assert "50.0 (n=1)" in sensitivity[3] and "±" not in sensitivity[3]  # one seed: no std
+    rows = rows_of(comparison_table([(sweep, p) for p in lambda_picks(grid)]), "comparison")
     assert len(rows) == 3
     assert "PPO (dense)" in rows[0] and "450.0 ± 40.8" in rows[0] and "449.22" in rows[0]
-    assert "0.001" in rows[1] and "0.0001" in rows[2]  # best lambda at 0.5, the only at 0.9
+    assert ">1e-3<" in rows[1] and ">1e-4<" in rows[2]  # best lambda at 0.5, the only at 0.9
+    assert all("+-" not in row for row in rows)
+
+
+def test_paper_numbers_and_pages_use_one_plus_minus_sign():
+    assert not [v for v in PAPER_93.values() if "+-" in v]
+    assert plus_minus(450.0, 40.8, 3) == "450.0 ± 40.8"
+    assert plus_minus(500.0, 0.0, 1) == "500.0 (n=1)"
 
 
 def test_figure_is_inlined_as_a_data_uri(tmp_path):
@@ -157,9 +176,11 @@ def test_figure_is_inlined_as_a_data_uri(tmp_path):
 HIDDEN = [8, 8]
 
 
-def log_trial(client, exp_id, point, ret, search="grid", budget=2000):
+def log_trial(client, exp_id, point, ret, search="grid", budget=2000, legacy=False, graph=False):
     """A FINISHED trial run as the trainable leaves it: params, curves, final metrics and a
-    compact_policy folder (compression.json + policy.safetensors)."""
+    compact_policy folder (compression.json + policy.safetensors; graph: exported whole, ONNX
+    graph included, as `best` needs it). legacy: as rayprune before the curves' train/ prefix
+    and weights_removed (compression_ratio then held the fraction)."""
     name = f"{point['method']}-{point['lambda']:g}-{point['sparsity_target']:g}-seed{point['seed']}"
     run = client.create_run(
         exp_id, run_name=name, tags={TRIAL_KEY_TAG: name, "rayprune.sweep": "tiny"}
@@ -180,20 +201,20 @@ def log_trial(client, exp_id, point, ret, search="grid", budget=2000):
             "sparsity_target_now": point["sparsity_target"] * frac,
             **{f"neurons_l{i}": n - (n - k) * frac for i, (n, k) in enumerate(zip(HIDDEN, kept))},
         }
-        metrics += [Metric(k, v, 0, step) for k, v in row.items()]
+        prefix = "" if legacy else "train/"
+        metrics += [Metric(prefix + k, v, 0, step) for k, v in row.items()]
+    weights = 4 * kept[0] + kept[0] * kept[1] + 2 * kept[1]
+    size = {"compression_ratio": 1 - weights / 112} if legacy else {
+        "weights_removed": 1 - weights / 112, "compression_ratio": 112 / weights,
+    }  # fmt: skip
     final = {
         "eval_return_mean": ret, "eval_return_std": 1.0, "target_reached": 1.0,
-        "neurons_compact": sum(kept), "weights_compact": 4 * kept[0] + kept[0] * kept[1] + 2 * kept[1],
-        "flops_compact": 100.0, "compression_ratio": 0.5,
+        "neurons_compact": sum(kept), "weights_compact": weights, "flops_compact": 100.0, **size,
     }  # fmt: skip
     metrics += [Metric(k, v, 0, 4) for k, v in final.items()]
     client.log_batch(rid, metrics=metrics)
     policy = Path(tempfile.mkdtemp()) / "compact_policy"
-    policy.mkdir()
     net = CompactMLP(4, kept, 2)
-    save_file(
-        {k: v.contiguous() for k, v in net.state_dict().items()}, str(policy / "policy.safetensors")
-    )
     info = {
         "env": "CartPole-v1", "method": point["method"], "lambda": point["lambda"],
         "sparsity_target": point["sparsity_target"], "reading": "rank", "scope": "layer",
@@ -203,9 +224,15 @@ def log_trial(client, exp_id, point, ret, search="grid", budget=2000):
         "weights_compact": final["weights_compact"], "flops_dense": 200, "flops_compact": 100,
         "eval_return_mean": ret, "eval_return_std": 1.0, "eval_episodes": 3,
         "sparsity_unit": "neurons", "neurons_dead": 0, "sparsity": 1 - sum(kept) / 16,
-        "weight_sparsity": 0.5, "compression_ratio": 0.5, "target_reached": True,
+        "weight_sparsity": 0.5, **size, "target_reached": True,
     }  # fmt: skip
-    (policy / "compression.json").write_text(json.dumps(info))
+    if graph:
+        export_compact_policy(net, policy, PolicyInfo.from_json(info))
+    else:
+        policy.mkdir()
+        state = {k: v.contiguous() for k, v in net.state_dict().items()}
+        save_file(state, str(policy / "policy.safetensors"))
+        (policy / "compression.json").write_text(json.dumps(info))
     client.log_artifacts(rid, str(policy), "compact_policy")
     shutil.rmtree(policy.parent)
     client.set_terminated(rid, "FINISHED")
@@ -255,7 +282,14 @@ def store(tmp_path_factory):
     for seed in (0, 1):
         log_trial(client, more, {**dsp, "sparsity_target": 0.75, "seed": seed}, 470.0)
     log_trial(client, more, {**dsp, "lambda": 1e-3, "sparsity_target": 0.5, "seed": 0}, 10.0)
-    log_trial(client, longer, {**dsp, "sparsity_target": 0.75, "seed": 0}, 490.0, budget=4000)
+    log_trial(  # logged by older rayprune: curves without train/, the old compression_ratio
+        client,
+        longer,
+        {**dsp, "sparsity_target": 0.75, "seed": 0},
+        490.0,
+        budget=4000,
+        legacy=True,
+    )
     client.create_experiment("empty", artifact_location=(root / "art").as_uri())
     return uri, client, root  # fmt: skip
 
@@ -311,7 +345,7 @@ def test_slices_of_one_grid_share_a_section_and_keep_their_own_summaries(store, 
     # ppo; dsp 1e-4 and 1e-3 at 0.5 (tiny); dsp 1e-4 at 0.75 (tiny_more)
     assert len(grid) == 4 and 'sensitivity-tiny"' not in page
     # tiny_more's seed 0 of (dsp, 1e-3, 0.5) repeats tiny's: tiny's two seeds count, once each
-    (repeated,) = [r for r in grid if "0.001" in r]
+    (repeated,) = [r for r in grid if ">1e-3<" in r]
     assert "480.5 ± 0.5" in repeated
     assert len(rows_of(page, "sensitivity-tiny_long")) == 1  # another budget: its own section
     assert len(rows_of(page, "comparison")) == 3 + 1
@@ -362,3 +396,73 @@ def test_report_errors_name_the_sweep(store, tmp_path):
     with pytest.raises(NoEligibleRun, match="sweep 'empty' has no finished trial"):
         write_report(uri, ["tiny", "empty"], tmp_path / "r")
     assert not list(tmp_path.iterdir())
+
+
+def test_equal_returns_get_one_colour_and_a_one_value_grid_no_scale():
+    """One scale for all panels: a return of 300 is one colour wherever it is; a grid whose
+    cells all returned the same has no scale to draw (no band of colours around one value)."""
+    grid = cells(TRIALS)
+    norm = figures.shared_norm([c for c in grid if not c.dense])
+    assert (norm.vmin, norm.vmax) == (50.0, 300.0)  # the pruned cells' means, dense left out
+    ssl = [trial("ssl", 1e-4, 0.5, 0, 300.0)]
+    (ssl_cell,) = cells(ssl)
+    dsp_cell = next(c for c in grid if c.key == ("dsp", 1e-3, 0.5))
+    assert figures.cell_color(ssl_cell, norm) == figures.cell_color(dsp_cell, norm)
+    same = cells([trial("dsp", lam, 0.93, 0, 500.0) for lam in (1e-5, 1e-4, 1e-3)])
+    assert figures.shared_norm(same) is None
+    assert {figures.cell_color(c, None) for c in same} == {figures.EQUAL_CELLS}
+
+
+def test_figure_titles_wrap_to_the_figure_width():
+    title = "hopper1m_with_a_long_name (Hopper-v5): eval return over lambda x sparsity"
+    lines = figures.wrapped(title + "\ndense PPO 3499.2 (n=1)", 7.0).split("\n")
+    assert len(lines) == 3 and all(len(line) <= 7 * figures.TITLE_CHARS_PER_INCH for line in lines)
+    assert lines[-1] == "dense PPO 3499.2 (n=1)"
+
+
+def test_long_tables_start_folded():
+    assert folded("Every grid cell", 12, "<table></table>").startswith("<details open>")
+    assert folded("Every grid cell", 13, "<table></table>").startswith("<details>")
+    assert "(13 rows)" in folded("Every grid cell", 13, "")
+
+
+def anchors_and_links(page: str) -> tuple[set[str], list[str]]:
+    return set(re.findall(r'\sid="([^"]+)"', page)), re.findall(r'href="#([^"]*)"', page)
+
+
+def test_page_opens_with_contents_and_a_summary_and_every_link_resolves(store, tmp_path):
+    uri, _, root = store
+    page = write_report(uri, ["tiny", "nsga"], tmp_path / "nav").read_text()
+    ids, links = anchors_and_links(page)
+    assert links and set(links) <= ids
+    for anchor in ("summary", "sweep-tiny", "tiny-sensitivity", "tiny-curves", "tiny-neurons",
+                   "tiny-weights", "sweep-nsga", "nsga-pareto"):  # fmt: skip
+        assert anchor in links
+    assert page.index('id="contents"') < page.index('id="summary"') < page.index('id="sweep-tiny"')
+    summary = rows_of(page, "summary-table")
+    # tiny: dense PPO and DSP at 0.5 (its only target); nsga: DSP at 0.75, its highest
+    assert len(summary) == 3 and "PPO (dense)" in summary[0] and ">0.75<" in summary[2]
+    assert str(root) not in page and "mlflow.db (embedded store)" in page  # no machine's path
+    assert "+-" not in page and "500.0 (n=1)" in page  # nsga: one seed per cell
+    assert "<details" in page
+
+
+def test_a_store_nearby_is_named_relative_to_the_page(tmp_path):
+    db = tmp_path / "rayprune_results" / "mlflow.db"
+    report = tmp_path / "rayprune_results" / "reports" / "x"
+    assert store_label(f"sqlite:///{db}", report) == "../../mlflow.db (embedded store)"
+    assert store_label(f"sqlite:///{db}", tmp_path / "elsewhere" / "a" / "b" / "c") == (
+        "mlflow.db (embedded store)"
+    )
+    assert store_label("http://host:5000", report) == "http://host:5000"
+
+
+def test_a_sweep_of_older_rayprune_reads_with_todays_names(store, tmp_path):
+    """tiny_long's run logged its curves without train/ and compression_ratio as the fraction
+    removed (16 of 112 weights kept: 85.7% removed, 7x)."""
+    uri, _, _ = store
+    out = tmp_path / "old"
+    page = write_report(uri, ["tiny_long"], out).read_text()
+    (row,) = rows_of(page, "comparison")
+    assert "85.7%" in row and ">7x<" in row
+    assert (out / "tiny_long-neurons.png").is_file()  # its per-layer curves were found

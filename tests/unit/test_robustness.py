@@ -340,7 +340,7 @@ def one_sweep_store(tmp_path):
     client = MlflowClient(uri)
     exp = client.create_experiment("tiny", artifact_location=(tmp_path / "art").as_uri())
     torch.manual_seed(0)
-    log_trial(client, exp, {"method": "dsp", "lambda": 1e-4, "sparsity_target": 0.5, "seed": 0}, 480.0)  # fmt: skip
+    log_trial(client, exp, {"method": "dsp", "lambda": 1e-4, "sparsity_target": 0.5, "seed": 0}, 480.0, graph=True)  # fmt: skip
     return uri, client
 
 

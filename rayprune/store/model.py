@@ -1,0 +1,105 @@
+"""A compact policy folder as an MLflow Model: MLflow's ONNX flavour over its graph, with a
+signature (observations in, the policy's outputs out) and an input example, written into the
+compact_policy folder itself. So the folder a trial logs, the version `best` registers and the
+folder it downloads are one thing: `rayprune eval` runs it, `mlflow.pyfunc.load_model` loads it,
+`mlflow models serve` serves it, and compression.json, policy.safetensors and the C export
+(`c/`, when there is one) travel inside it.
+
+The flavour keeps its own copy of the graph, model.onnx (MLflow's fixed name), beside
+policy.onnx: the same graph, a few KB."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow.onnx
+import numpy as np
+import onnx
+from mlflow.models import ModelSignature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
+from mlflow.types import Schema, TensorSpec
+
+from rayprune.errors import ArtifactError, UnsupportedEnvError
+from rayprune.policy import ONNX_FILE, PolicyInfo, read_info
+from rayprune.policy.artifact import INPUT_NAME
+from rayprune.policy.spaces import make_env
+
+MODEL_FILE = "MLmodel"  # what makes a folder an MLflow Model
+EXAMPLE_ROWS = 2
+
+
+def signature(info: PolicyInfo) -> ModelSignature:
+    """float32 observations [batch, obs_dim] in; the policy's float32 output [batch, width]
+    (action logits, or the action mean) out, under the graph's own names."""
+    space = info.action_space
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, info.obs_dim), INPUT_NAME)]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, space.width), space.output_name)]),
+    )
+
+
+def example_observations(info: PolicyInfo) -> np.ndarray:
+    """First observations of the policy's environment (seeds 0, 1, ...), or zeros where the
+    environment cannot be built here (its package is missing on this machine)."""
+    try:
+        env = make_env(info.env)
+    except UnsupportedEnvError:
+        return np.zeros((EXAMPLE_ROWS, info.obs_dim), dtype=np.float32)
+    try:
+        rows = [env.reset(seed=seed)[0] for seed in range(EXAMPLE_ROWS)]
+    finally:
+        env.close()
+    return np.asarray(rows, dtype=np.float32).reshape(EXAMPLE_ROWS, info.obs_dim)
+
+
+def add_model(policy_dir: Path) -> None:
+    """Write the MLflow Model files into a compact_policy folder (it must have its
+    compression.json); a folder that is a model already is left as it is."""
+    policy_dir = Path(policy_dir)
+    if (policy_dir / MODEL_FILE).exists():
+        return
+    info = read_info(policy_dir)
+    if not (policy_dir / ONNX_FILE).is_file():
+        raise ArtifactError(f"{policy_dir} has no {ONNX_FILE}: it cannot be an MLflow Model")
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "model"
+        mlflow.onnx.save_model(
+            onnx.load(str(policy_dir / ONNX_FILE)),
+            str(staged),
+            signature=signature(info),
+            input_example=example_observations(info),
+            # listed, not inferred: inference loads the model in a subprocess, seconds per trial
+            pip_requirements=mlflow.onnx.get_default_pip_requirements(),
+            onnx_execution_providers=["CPUExecutionProvider"],
+            save_as_external_data=False,
+        )
+        for item in staged.iterdir():
+            item.rename(policy_dir / item.name)
+
+
+def is_model(client: MlflowClient, run_id: str, artifact_dir: str) -> bool:
+    return any(Path(a.path).name == MODEL_FILE for a in client.list_artifacts(run_id, artifact_dir))
+
+
+def ensure_model(tracking_uri: str, run_id: str, artifact_uri: str) -> bool:
+    """Make a logged compact_policy folder (at artifact_uri) an MLflow Model, for runs of older
+    rayprune whose folder is not one; only the model's files are added, nothing is replaced.
+    Returns whether it had to."""
+    repo = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+    if any(Path(f.path).name == MODEL_FILE for f in repo.list_artifacts()):
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "policy"
+        folder.mkdir()
+        repo.download_artifacts("", dst_path=str(folder))
+        before = {p.name for p in folder.iterdir()}
+        add_model(folder)
+        added = Path(tmp) / "added"
+        added.mkdir()
+        for item in folder.iterdir():
+            if item.name not in before:
+                item.rename(added / item.name)
+        repo.log_artifacts(str(added))
+    return True
