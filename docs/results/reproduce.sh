@@ -44,3 +44,21 @@ sweep tune_configs/cartpole_optuna.yaml --set search.num_samples=16
 
 rayprune report cartpole_methods cartpole_sp80 acrobot_repro lunar_repro hopper300k \
   hopper300k_l6 hopper1m walker1m cartpole_optuna --results "$RESULTS" --out docs/results/report
+
+# int8 against float32 (README "Deploy on a microcontroller"): one DSP trial at 93% per task,
+# the best policy pulled, its int8 C exported and evaluated on the trial's evaluation episodes.
+sweep tune_configs/cartpole_dsp.yaml --set name=cp93 --set budget_env_steps=100000 \
+  --set 'grid.sparsity_target=[0.93]' --set 'grid.lambda=[1e-4]' --set 'grid.seed=[0]' \
+  --set 'grid.method=[dsp]' --set pruning.end_iter=40
+sweep tune_configs/acrobot_dsp.yaml --set name=ac93 --set budget_env_steps=200000 \
+  --set pruning.end_iter=35 --set 'grid.method=[dsp]' --set 'grid.lambda=[1.0e-4]' \
+  --set 'grid.sparsity_target=[0.93]' --set 'grid.seed=[0]'
+sweep tune_configs/lunarlander_dsp.yaml --set name=ll93 --set budget_env_steps=2000000 \
+  --set 'grid.method=[dsp]' --set 'grid.lambda=[1.0e-6]' --set 'grid.sparsity_target=[0.93]' \
+  --set 'grid.seed=[0]'
+for name in cp93 ac93 ll93; do
+  rayprune best "$name" --results "$RESULTS" --out "$name"_policy
+  rayprune export "$name"_policy --out "$name"_int8            # prints int8 and float returns
+  rayprune eval "$name"_int8 --runtime c --episodes 100 --seed 50000
+  rayprune eval "$name"_policy --runtime c --episodes 100 --seed 50000
+done

@@ -92,8 +92,8 @@ def summary(data: ReportData) -> Chapter:
             "sparsity target where the sweep ran it (else the method's highest), at its best "
             "lambda; mean over seeds. Compression: dense weights / compact weights.</p>"
             + html.summary_table(rows)
-            + '<p class="note">The best trial by the rule, what <code>rayprune best</code> '
-            f"registers for that sweep:</p><ul>{best}</ul>"
+            + '<p class="note">The best trial of each section by the rule, as <code>rayprune '
+            f"best</code> picks among a sweep's trials that reached their target:</p><ul>{best}</ul>"
         ),
     )
 

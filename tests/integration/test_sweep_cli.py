@@ -271,14 +271,22 @@ def test_the_best_policy_loads_and_serves_as_an_mlflow_model(finished_sweep, tmp
     np.testing.assert_allclose(json.loads(loaded.stdout.splitlines()[-1]), expected, rtol=1e-6)
 
     port = free_port()
+    log = tmp_path / "serve.log"
+    # MLflow execs `uvicorn` by name: the environment's scripts must be on PATH, as they are
+    # once it is activated
+    bin_dir = str(Path(sys.executable).parent)
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/rayprune-tiny@best",
          "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri}, start_new_session=True,
+        cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri,
+             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
     )  # fmt: skip
     try:
-        wait_for(f"http://127.0.0.1:{port}/ping", timeout=240)
+        try:
+            wait_for(f"http://127.0.0.1:{port}/ping", timeout=240)
+        except OSError:
+            raise AssertionError(log.read_text()[-3000:]) from None
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
             data=json.dumps({"inputs": obs.tolist()}).encode(),
