@@ -18,7 +18,6 @@ import numpy as np
 import onnx
 from mlflow.models import ModelSignature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
 from rayprune.errors import ArtifactError, UnsupportedEnvError
@@ -77,10 +76,6 @@ def add_model(policy_dir: Path) -> None:
         )
         for item in staged.iterdir():
             item.rename(policy_dir / item.name)
-
-
-def is_model(client: MlflowClient, run_id: str, artifact_dir: str) -> bool:
-    return any(Path(a.path).name == MODEL_FILE for a in client.list_artifacts(run_id, artifact_dir))
 
 
 def ensure_model(tracking_uri: str, run_id: str, artifact_uri: str) -> bool:

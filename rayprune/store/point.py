@@ -48,27 +48,29 @@ class TrialPoint:
     @property
     def run_name(self) -> str:
         """'dsp l1e-3 s0.93 #1': short enough for the MLflow runs table to show whole, so seeds
-        tell apart; lambda only for methods with a penalty, the sparsity only for methods that
-        prune. Not an identity (key() is), so it may change between versions."""
-        method = METHODS[self.method]
-        parts = [self.method]
-        if method.penalty:
-            parts.append(f"l{short_number(self.lam)}")
-        if method.importance:
-            parts.append(f"s{self.sparsity_target:g}")
-        return " ".join([*parts, f"#{self.seed}"])
+        tell apart. Not an identity (key() is), so it may change between versions."""
+        return self._named(
+            f"l{short_number(self.lam)}", f"s{self.sparsity_target:g}", f"#{self.seed}", " "
+        )
 
     @property
     def slug(self) -> str:
         """method-lam...-sp...-seed...: the trial's name where spaces and '#' do not belong
         (Tune's trial folders, messages about grid points)."""
+        return self._named(
+            f"lam{self.lam:g}", f"sp{self.sparsity_target:g}", f"seed{self.seed}", "-"
+        )
+
+    def _named(self, lam: str, target: str, seed: str, sep: str) -> str:
+        """The method, its lambda only if it has a penalty, its target only if it prunes, the
+        seed: the parts both names share."""
         method = METHODS[self.method]
-        parts = [self.method]
-        if method.penalty:
-            parts.append(f"lam{self.lam:g}")
-        if method.importance:
-            parts.append(f"sp{self.sparsity_target:g}")
-        return "-".join([*parts, f"seed{self.seed}"])
+        parts = [
+            self.method,
+            *([lam] if method.penalty else []),
+            *([target] if method.importance else []),
+        ]
+        return sep.join([*parts, seed])
 
     def description(self, sweep: str, env: str, artifact_dir: str) -> str:
         """The run's description on its MLflow page: what the trial is and where its parts are."""

@@ -21,11 +21,11 @@ from mlflow.tracking import MlflowClient
 
 from rayprune.policy import OnnxPolicy
 from rayprune.store.tracking import TRIAL_KEY_TAG
+from tests.cli import rayprune
 from tests.integration.processes import MlflowServer, RaypruneUi, free_port, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 CURVES = {
     "episode_return_mean", "env_steps", "neurons", "neurons_l0", "neurons_l1", "weights", "flops",
     "sparsity", "sparsity_target_now",
@@ -49,14 +49,6 @@ TINY = {
     "checkpoint_every": 2,
     "eval_episodes": 3,
 }
-
-
-def rayprune(*args, cwd, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "rayprune.cli", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-    )  # fmt: skip
 
 
 def write_config(folder: Path, **patch) -> Path:

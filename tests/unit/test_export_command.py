@@ -5,8 +5,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +22,9 @@ from rayprune.policy import (
 )
 from rayprune.policy.c_runtime import CPolicy
 from rayprune.pruning import MaskedMLP, PruningSchedule, PruningSpec, compact
+from tests.cli import one_line_error, rayprune
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-
-
-def rayprune(*args, cwd, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "rayprune.cli", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-    )  # fmt: skip
-
-
-def one_line_error(proc, fragment):
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rayprune: error:"), proc.stderr
-    assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

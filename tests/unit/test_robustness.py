@@ -35,25 +35,10 @@ from rayprune.sweep.checkpoints import (
 from rayprune.sweep.config import apply_overrides, load_config, parse_config
 from rayprune.sweep.trainable import check_finite
 from rayprune.sweep.workspace import Workspace
+from tests.cli import one_line_error, rayprune
 from tests.unit.test_report import log_trial
 
-REPO = Path(__file__).resolve().parents[2]
 BASE = {"name": "t", "env": "CartPole-v1", "budget_env_steps": 200_000}
-
-
-def rayprune(*args, cwd, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "rayprune.cli", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-    )  # fmt: skip
-
-
-def one_line_error(proc, fragment):
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rayprune: error:"), proc.stderr
-    assert fragment in lines[0], lines[0]
 
 
 # --- config: values the grid cannot hold ---------------------------------------------------

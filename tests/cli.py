@@ -1,0 +1,25 @@
+"""Running the `rayprune` command as a user does, from the tests: a real process, this
+checkout's code, and the one-line error every bad input must give."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rayprune(*args, cwd, env=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rayprune.cli", *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )  # fmt: skip
+
+
+def one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    """Exit code 2 and exactly one line on stderr, rayprune's, holding `fragment`."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rayprune: error:"), proc.stderr
+    assert fragment in lines[0], lines[0]
