@@ -14,7 +14,7 @@ from rayprune import names
 from rayprune.report.data import CellKey, History, Trial
 from rayprune.report.paper import method_order
 from rayprune.store.pareto import Outcome, pareto_front
-from rayprune.store.ranking import Pick, Standing, pick
+from rayprune.store.ranking import Pick, Standing, pick, trial_standing
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
@@ -100,16 +100,6 @@ def cell_standing(cell: Cell) -> Standing:
     )
 
 
-def trial_standing(trial: Trial) -> Standing:
-    return Standing(
-        score=trial.metric(names.EVAL_RETURN_MEAN),
-        weights=trial.metric(names.WEIGHTS_COMPACT),
-        training_return=trial.metric(names.EPISODE_RETURN_MEAN),
-        lam=trial.lam,
-        seed=trial.seed,
-    )
-
-
 def lambda_picks(all_cells: Sequence[Cell]) -> list[Pick[Cell]]:
     """Per (method, sparsity_target), the lambda cell the rule picks, in input order."""
     slots: dict[tuple[str, float], list[Cell]] = defaultdict(list)
@@ -130,7 +120,7 @@ def trial_pick(trials: Iterable[Trial]) -> Pick[Trial] | None:
     them if none did), by the rule."""
     trials = list(trials)
     reached = [t for t in trials if t.metric(names.TARGET_REACHED) == 1.0] or trials
-    return pick(reached, trial_standing) if reached else None
+    return pick(reached, lambda t: trial_standing(t.metrics, t.point)) if reached else None
 
 
 def best_trial(trials: Iterable[Trial]) -> Trial | None:

@@ -19,7 +19,7 @@ from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.pruning import sparsity_unit
 from rayprune.store.metrics import canonical_metrics
 from rayprune.store.point import TrialPoint
-from rayprune.store.ranking import RULE, Standing, pick
+from rayprune.store.ranking import RULE, pick, trial_standing
 from rayprune.store.tracking import artifacts_here, client_for, trial_runs
 
 ALIAS = "best"
@@ -46,23 +46,12 @@ class Choice:
         return self.metrics.get(names.WEIGHTS_COMPACT, math.nan)
 
 
-def sparsity_in_unit(run) -> float:
+def sparsity_in_unit(metrics: dict[str, float], params: dict[str, str]) -> float:
     """The run's sparsity in what its method's target counts: neurons, or weights for the
     weight-unit methods (l1, pops, l0 with weight gates)."""
-    unit = sparsity_unit(run.data.params[names.METHOD], run.data.params.get(names.GATES))
+    unit = sparsity_unit(params[names.METHOD], params.get(names.GATES))
     metric = names.WEIGHT_SPARSITY if unit == "weights" else names.NEURON_SPARSITY
-    return canonical_metrics(run.data.metrics).get(metric, 0.0)
-
-
-def run_standing(metrics: dict[str, float], point: TrialPoint, metric: str) -> Standing:
-    """A trial run's place under the one rule (store.ranking) that the report uses too."""
-    return Standing(
-        score=metrics.get(metric, math.nan),
-        weights=metrics.get(names.WEIGHTS_COMPACT, math.nan),
-        training_return=metrics.get(names.EPISODE_RETURN_MEAN, math.nan),
-        lam=point.lam,
-        seed=point.seed,
-    )
+    return metrics.get(metric, 0.0)
 
 
 def choose_best(
@@ -79,14 +68,14 @@ def choose_best(
             metric in metrics
             and names.EVAL_RETURN_MEAN in metrics
             and metrics.get(names.TARGET_REACHED) == 1.0
-            and sparsity_in_unit(run) >= min_sparsity
+            and sparsity_in_unit(metrics, run.data.params) >= min_sparsity
         ):
             eligible.append((run, metrics, TrialPoint.from_params(run.data.params)))
     if not eligible:
         raise NoEligibleRun(
             f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
         )
-    chosen = pick(eligible, lambda e: run_standing(e[1], e[2], metric))
+    chosen = pick(eligible, lambda e: trial_standing(e[1], e[2], metric))
     run, metrics, point = chosen.chosen
     return Choice(
         run_id=run.info.run_id,

@@ -6,9 +6,12 @@ the ones before it left tied, so the outcome can say what broke a tie and among 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
+
+from rayprune import names
+from rayprune.store.point import TrialPoint
 
 T = TypeVar("T")
 
@@ -41,6 +44,20 @@ class Standing(NamedTuple):
             -_lower(self.lam),
             -_lower(self.seed),
         )
+
+
+def trial_standing(
+    metrics: Mapping[str, float], point: TrialPoint, metric: str = names.EVAL_RETURN_MEAN
+) -> Standing:
+    """A trial run's place under the rule, from its final metrics (the code's names): what
+    `best` and the report's pictured policies both rank by."""
+    return Standing(
+        score=metrics.get(metric, math.nan),
+        weights=metrics.get(names.WEIGHTS_COMPACT, math.nan),
+        training_return=metrics.get(names.EPISODE_RETURN_MEAN, math.nan),
+        lam=point.lam,
+        seed=point.seed,
+    )
 
 
 def _higher(value: float) -> float:
