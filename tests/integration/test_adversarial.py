@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rayprune.names import FAILURE_TAG, RECOVERED_TAG
-from tests.integration.test_sweep_cli import REPO, rayprune, runs_of, write_config
+from tests.cli import REPO, rayprune
+from tests.integration.test_sweep_cli import runs_of, write_config
 
 pytestmark = pytest.mark.integration
 
