@@ -256,7 +256,11 @@ def eval_(
     policy_dir: Annotated[Path, typer.Argument(help="A compact_policy folder.")],
     episodes: Annotated[int, typer.Option(min=1)] = 20,
     env: Annotated[
-        Optional[str], typer.Option(help="Environment id (default: the one it was trained on).")
+        Optional[str],
+        typer.Option(
+            help="Environment id or module:Name (default: the one it was trained on, with its "
+            "env_config, wrappers and time limit, from compression.json)."
+        ),
     ] = None,
     seed: int = 0,
     runtime: Annotated[
@@ -278,7 +282,7 @@ def eval_(
         policy = CPolicy(policy_dir)
     else:
         policy = OnnxPolicy(policy_dir)
-    result = evaluate(policy, env or info.env, episodes, seed)
+    result = evaluate(policy, env or info.env_spec, episodes, seed)
     quantized = info.dtype if info.quantized_runtime in (None, runtime) else "float32"
     print(
         f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on "

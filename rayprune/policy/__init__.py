@@ -11,14 +11,18 @@ from rayprune.policy.artifact import (
     load_compact_policy,
 )
 from rayprune.policy.describe import describe_policy
+from rayprune.policy.envs import EnvSpec, WrapperSpec
 from rayprune.policy.info import INFO_FILE, PolicyInfo, read_info
-from rayprune.policy.runtime import EvalResult, OnnxPolicy, evaluate
+from rayprune.policy.normalization import ObsNormalization
+from rayprune.policy.runtime import EvalResult, OnnxPolicy, eval_seed, evaluate
 from rayprune.policy.spaces import (
     ActionSpace,
     EnvSpaces,
+    as_spec,
     check_env,
     describe_action_space,
     env_spaces,
+    flat_observations,
     obs_dim,
 )
 
@@ -30,18 +34,24 @@ __all__ = [
     "ActionSpace",
     "ArtifactError",
     "EnvSpaces",
+    "EnvSpec",
     "EvalResult",
+    "ObsNormalization",
     "OnnxPolicy",
     "PolicyInfo",
     "StagedPolicy",
     "UnsupportedEnvError",
+    "WrapperSpec",
     "apply_umask",
+    "as_spec",
     "check_env",
     "describe_action_space",
     "describe_policy",
     "env_spaces",
+    "eval_seed",
     "evaluate",
     "export_compact_policy",
+    "flat_observations",
     "load_compact_policy",
     "obs_dim",
     "read_info",

@@ -16,10 +16,12 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from rayprune.errors import AlreadyExists, ArtifactError
 from rayprune.policy.c_export import C_DIR, write_c_policy
 from rayprune.policy.info import PolicyInfo, read_info, write_info
+from rayprune.policy.normalization import ObsNormalization
 from rayprune.policy.spaces import EnvSpaces
 from rayprune.pruning import CompactMLP
 
@@ -59,10 +61,17 @@ class StagedFolder:
 
 class StagedPolicy:
     """The graph, weights and C source of `net`, staged, to be evaluated before
-    compression.json exists; publish(info) writes it and moves the folder into place."""
+    compression.json exists; publish(info) writes it and moves the folder into place. With
+    `normalization`, the graph and the C normalize raw observations themselves."""
 
-    def __init__(self, net: CompactMLP, out_dir: Path, spaces: EnvSpaces) -> None:
-        self.net, self.spaces = net, spaces
+    def __init__(
+        self,
+        net: CompactMLP,
+        out_dir: Path,
+        spaces: EnvSpaces,
+        normalization: ObsNormalization | None = None,
+    ) -> None:
+        self.net, self.spaces, self.normalization = net, spaces, normalization
         self.staged = StagedFolder(out_dir)
 
     @property
@@ -72,10 +81,12 @@ class StagedPolicy:
     def __enter__(self) -> StagedPolicy:
         self.staged.__enter__()
         try:
-            _write_onnx(self.net, self.folder / ONNX_FILE, self.spaces)
+            graph = PolicyGraph(self.net, self.normalization)
+            _write_onnx(graph, self.folder / ONNX_FILE, self.spaces)
             state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
             save_file(state, str(self.folder / WEIGHTS_FILE))
-            write_c_policy(self.net, self.spaces.action_space, self.folder / C_DIR)
+            c_dir = self.folder / C_DIR
+            write_c_policy(self.net, self.spaces.action_space, c_dir, None, self.normalization)
         except BaseException:
             self.staged.__exit__()
             raise
@@ -91,7 +102,7 @@ class StagedPolicy:
 
 def export_compact_policy(net: CompactMLP, out_dir: Path, info: PolicyInfo) -> Path:
     """Write the folder atomically: it appears whole under out_dir or not at all."""
-    with StagedPolicy(net, out_dir, info.spaces) as staged:
+    with StagedPolicy(net, out_dir, info.spaces, info.normalization) as staged:
         return staged.publish(info)
 
 
@@ -110,17 +121,33 @@ def apply_umask(folder: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def _write_onnx(net: CompactMLP, path: Path, spaces: EnvSpaces) -> None:
-    example = torch.zeros(2, spaces.obs_dim)
+class PolicyGraph(nn.Module):
+    """What policy.onnx computes: observations in the environment's own shape [batch,
+    *obs_shape], flattened row-major (the actor trained on them flattened), normalized as in
+    training where they were, then the compact network."""
+
+    def __init__(self, net: CompactMLP, normalization: ObsNormalization | None) -> None:
+        super().__init__()
+        self.net, self.normalization = net, normalization
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(obs, 1)
+        if self.normalization is not None:
+            x = self.normalization.apply(x)
+        return self.net(x)
+
+
+def _write_onnx(graph: PolicyGraph, path: Path, spaces: EnvSpaces) -> None:
+    example = torch.zeros(2, *spaces.input_shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net.eval(),
+            graph.eval(),
             (example,),
             str(path),
             input_names=[INPUT_NAME],
             output_names=[spaces.action_space.output_name],
-            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            dynamic_shapes={"obs": {0: torch.export.Dim("batch")}},
             dynamo=True,
             external_data=False,
             verbose=False,

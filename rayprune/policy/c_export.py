@@ -9,11 +9,17 @@ them, changing outputs by float32 rounding only. The API is the same for both we
 so one caller compiles against either:
 
     #define RAYPRUNE_OBS_DIM n        the flattened observation, row-major
-    #define RAYPRUNE_OUT_DIM m        what policy.onnx outputs: logits (Discrete), means (Box)
-    #define RAYPRUNE_DISCRETE 1       or RAYPRUNE_BOX 1: which of the two act functions exists
+    #define RAYPRUNE_OUT_DIM m        what policy.onnx outputs: logits (Discrete,
+                                      MultiDiscrete), means (Box)
+    #define RAYPRUNE_DISCRETE 1       or RAYPRUNE_BOX 1 or RAYPRUNE_MULTI_DISCRETE 1 (with
+                                      RAYPRUNE_ACT_DIM): which act function exists
     void rayprune_forward(const float *obs, float *out);
     int rayprune_act_discrete(const float *obs);              argmax, first index on ties
     void rayprune_act_box(const float *obs, float *action);   means clipped to the Box bounds
+    void rayprune_act_multi_discrete(const float *obs, int *action);  an argmax per sub-action
+
+A policy trained on normalized observations normalizes them itself first (MeanStdFilter's
+formula with the frozen statistics), so the C takes raw observations like policy.onnx.
 
 Weight matrices are stored transposed (input-major), so that the inner loop runs over a
 layer's outputs: independent sums that a compiler vectorizes, each still summed in input order.
@@ -38,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from rayprune.policy.normalization import ObsNormalization
 from rayprune.pruning.compaction import CompactMLP, LowRankLinear
 
 if TYPE_CHECKING:
@@ -149,18 +156,38 @@ static void rayprune_activate(float *x, int n)
 """
 
 ARGMAX_C = """\
-int rayprune_act_discrete(const float *obs)
+/* numpy.argmax of x[0..n): the first maximum, or the first NaN (NaN compares false) */
+static int rayprune_argmax(const float *x, int n)
 {
-    float out[RAYPRUNE_OUT_DIM];
     int best = 0, i;
-    rayprune_forward(obs, out);
-    /* numpy.argmax: the first maximum, or the first NaN (NaN compares false) */
-    for (i = 1; i < RAYPRUNE_OUT_DIM; ++i) {
-        if (out[best] == out[best] && !(out[i] <= out[best])) {
+    for (i = 1; i < n; ++i) {
+        if (x[best] == x[best] && !(x[i] <= x[best])) {
             best = i;
         }
     }
     return best;
+}
+"""
+
+ACT_DISCRETE_C = """\
+int rayprune_act_discrete(const float *obs)
+{
+    float out[RAYPRUNE_OUT_DIM];
+    rayprune_forward(obs, out);
+    return rayprune_argmax(out, RAYPRUNE_OUT_DIM);
+}
+"""
+
+ACT_MULTI_DISCRETE_C = """\
+void rayprune_act_multi_discrete(const float *obs, int *action)
+{
+    float out[RAYPRUNE_OUT_DIM];
+    int k, start = 0;
+    rayprune_forward(obs, out);
+    for (k = 0; k < RAYPRUNE_ACT_DIM; ++k) {
+        action[k] = rayprune_argmax(out + start, rayprune_nvec[k]);
+        start += rayprune_nvec[k];
+    }
 }
 """
 
@@ -182,12 +209,20 @@ class JsonSpace(Protocol):
 
 @dataclass(frozen=True)
 class Actions:
-    """The action space as the C needs it: Discrete(n), or a Box with float32 bounds."""
+    """The action space as the C needs it: Discrete(n), a Box with float32 bounds, or
+    MultiDiscrete(nvec)."""
 
     discrete: bool
     size: int
     low: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     high: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    nvec: tuple[int, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        if self.nvec:
+            return "MULTI_DISCRETE"
+        return "DISCRETE" if self.discrete else "BOX"
 
     @classmethod
     def from_space(cls, space: dict[str, Any] | JsonSpace) -> Actions:
@@ -197,13 +232,18 @@ class Actions:
         raw = space if isinstance(space, dict) else space.to_json()
         if raw.get("type") == "discrete":
             return cls(True, int(raw["n"]))
+        if raw.get("type") == "multi_discrete":
+            nvec = tuple(int(n) for n in raw["nvec"])
+            return cls(False, sum(nvec), nvec=nvec)
         if raw.get("type") == "box" and len(raw.get("shape", ())) == 1:
             size = int(raw["shape"][0])
             low = np.asarray(raw["low"], dtype=np.float32).reshape(-1)
             high = np.asarray(raw["high"], dtype=np.float32).reshape(-1)
             if len(low) == len(high) == size:
                 return cls(False, size, low, high)
-        raise ValueError(f"action space {raw} is neither discrete nor a 1-D box with its bounds")
+        raise ValueError(
+            f"action space {raw} is not discrete, multi-discrete or a 1-D box with its bounds"
+        )
 
 
 @dataclass(frozen=True)
@@ -291,15 +331,18 @@ def _int8_layer(k: int, m: QuantizedMatmul) -> _Layer:
     return _Layer(arrays, call, n_out, m.activate)
 
 
-def _forward_c(layers: list[_Layer]) -> str:
-    """rayprune_forward: the matmuls in order through two ping-pong stack buffers, the last
-    one writing `out`."""
+def _forward_c(layers: list[_Layer], normalized: bool) -> str:
+    """rayprune_forward: the observation normalized (when the policy was trained so), then the
+    matmuls in order through two ping-pong stack buffers, the last one writing `out`."""
     widths = [layer.n_out for layer in layers[:-1]]
     buffers = [f"h{i}" for i in range(min(2, len(widths)))]
     lines = ["void rayprune_forward(const float *obs, float *out)", "{"]
     if buffers:
         lines.append("    float " + ", ".join(f"{b}[{max(widths)}]" for b in buffers) + ";")
     x = "obs"
+    if normalized:
+        lines += ["    float x[RAYPRUNE_OBS_DIM];", "    rayprune_normalize(obs, x);"]
+        x = "x"
     for k, layer in enumerate(layers):
         y = "out" if k == len(layers) - 1 else buffers[k % 2]
         lines.append("    " + layer.call.format(x=x, y=y))
@@ -329,14 +372,23 @@ def _act_box_c(actions: Actions) -> str:
 
 
 def _header_c(obs_dim: int, actions: Actions, description: str) -> str:
-    if actions.discrete:
-        kind, output = "DISCRETE", "action logits"
+    extra = ""
+    if actions.nvec:
+        output = "action logits, one group per sub-action"
+        extra = f"#define RAYPRUNE_ACT_DIM {len(actions.nvec)} /* sub-actions */\n"
+        act = (
+            "/* action[RAYPRUNE_ACT_DIM]: the argmax of each sub-action's logits, the first\n"
+            "   index on ties (numpy.argmax) */\n"
+            "void rayprune_act_multi_discrete(const float *obs, int *action);"
+        )
+    elif actions.discrete:
+        output = "action logits"
         act = (
             "/* argmax of the logits, the first index on ties (numpy.argmax) */\n"
             "int rayprune_act_discrete(const float *obs);"
         )
     else:
-        kind, output = "BOX", "action means"
+        output = "action means"
         act = (
             "/* action[RAYPRUNE_OUT_DIM]: the means clipped to the Box bounds; obs and action\n"
             "   must not overlap */\n"
@@ -350,8 +402,8 @@ def _header_c(obs_dim: int, actions: Actions, description: str) -> str:
 
 #define RAYPRUNE_OBS_DIM {obs_dim} /* the flattened observation, row-major */
 #define RAYPRUNE_OUT_DIM {actions.size} /* {output} */
-#define RAYPRUNE_{kind} 1
-
+#define RAYPRUNE_{actions.kind} 1
+{extra}
 #ifdef __cplusplus
 extern "C" {{
 #endif
@@ -369,8 +421,51 @@ void rayprune_forward(const float *obs, float *out);
 """
 
 
+def _normalize_c(normalization: ObsNormalization) -> str:
+    """rayprune_normalize: ObsNormalization.apply in C, (x - mean) / (std + eps) clipped, with
+    std + eps summed in float32 here as the graph sums it."""
+    scale = np.asarray(normalization.std, np.float32) + np.float32(normalization.eps)
+    arrays = [
+        _floats_c("rayprune_obs_mean", np.asarray(normalization.mean, np.float32), "mean"),
+        _floats_c("rayprune_obs_scale", scale, "std + eps"),
+    ]
+    body = ["    x[i] = (obs[i] - rayprune_obs_mean[i]) / rayprune_obs_scale[i];"]
+    if normalization.clip is not None:
+        bound = c_float(normalization.clip)
+        body += [
+            f"    if (x[i] < -{bound}) {{", f"        x[i] = -{bound};", "    }",
+            f"    if (x[i] > {bound}) {{", f"        x[i] = {bound};", "    }",
+        ]  # fmt: skip
+    loop = "\n".join("    " + line for line in body)
+    return "\n".join([
+        *arrays,
+        "static void rayprune_normalize(const float *obs, float *x)",
+        "{",
+        "    int i;",
+        "    for (i = 0; i < RAYPRUNE_OBS_DIM; ++i) {",
+        loop,
+        "    }",
+        "}",
+        "",
+    ])  # fmt: skip
+
+
+def _act_c(actions: Actions) -> list[str]:
+    if actions.nvec:
+        nvec = _array_c("int", "rayprune_nvec", [str(n) for n in actions.nvec], "sub-action sizes")
+        return [nvec, ARGMAX_C, ACT_MULTI_DISCRETE_C]
+    if actions.discrete:
+        return [ARGMAX_C, ACT_DISCRETE_C]
+    return [_act_box_c(actions)]
+
+
 def _source_c(
-    layers: list[_Layer], actions: Actions, activation: str, int8: bool, description: str
+    layers: list[_Layer],
+    actions: Actions,
+    activation: str,
+    int8: bool,
+    description: str,
+    normalization: ObsNormalization | None,
 ) -> str:
     includes = ['#include "policy.h"', "", "#include <stddef.h>"]
     if int8:
@@ -389,8 +484,10 @@ def _source_c(
         body = ACTIVATION_C[activation]
         parts.append(f"static float rayprune_activation(float x)\n{{\n    {body}\n}}\n")
         parts.append(ACTIVATE_C)
-    parts.append(_forward_c(layers))
-    parts.append(ARGMAX_C if actions.discrete else _act_box_c(actions))
+    if normalization is not None:
+        parts.append(_normalize_c(normalization))
+    parts.append(_forward_c(layers, normalization is not None))
+    parts += _act_c(actions)
     return "\n".join(parts)
 
 
@@ -415,9 +512,10 @@ def c_sources(
     net: CompactMLP,
     action_space: dict[str, Any] | JsonSpace,
     quantized: QuantizedMLP | None = None,
+    normalization: ObsNormalization | None = None,
 ) -> tuple[str, str]:
     """(policy.h, policy.c) computing `net` (float32 weights), or `quantized` (int8 weights)
-    when given."""
+    when given, on observations normalized by `normalization` first when given."""
     actions = Actions.from_space(action_space)
     if net.head.out_features != actions.size:
         raise ValueError(
@@ -436,7 +534,10 @@ def c_sources(
         description = f"{describe(net)} policy, int8 weights (one float scale per row)"
     obs_dim = net.linears[0].in_features
     header = _header_c(obs_dim, actions, description)
-    return header, _source_c(layers, actions, net.activation, quantized is not None, description)
+    source = _source_c(
+        layers, actions, net.activation, quantized is not None, description, normalization
+    )
+    return header, source
 
 
 def write_c_policy(
@@ -444,9 +545,10 @@ def write_c_policy(
     action_space: dict[str, Any] | JsonSpace,
     out_dir: Path,
     quantized: QuantizedMLP | None = None,
+    normalization: ObsNormalization | None = None,
 ) -> Path:
     """Write out_dir/policy.h and out_dir/policy.c (c_sources). Returns out_dir."""
-    header, source = c_sources(net, action_space, quantized)
+    header, source = c_sources(net, action_space, quantized, normalization)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / HEADER_FILE).write_text(header)

@@ -50,12 +50,20 @@ void rayprune_py_forward(const float *obs, float *out, long n)
     }
 }
 
-#ifdef RAYPRUNE_DISCRETE
+#if defined(RAYPRUNE_DISCRETE)
 void rayprune_py_act(const float *obs, int *action, long n)
 {
     long i;
     for (i = 0; i < n; ++i) {
         action[i] = rayprune_act_discrete(obs + i * RAYPRUNE_OBS_DIM);
+    }
+}
+#elif defined(RAYPRUNE_MULTI_DISCRETE)
+void rayprune_py_act(const float *obs, int *action, long n)
+{
+    long i;
+    for (i = 0; i < n; ++i) {
+        rayprune_act_multi_discrete(obs + i * RAYPRUNE_OBS_DIM, action + i * RAYPRUNE_ACT_DIM);
     }
 }
 #else
@@ -168,11 +176,13 @@ int main(int argc, char **argv)
 
 
 class CHeader(NamedTuple):
-    """What policy.h declares: the observation and output widths and the action kind."""
+    """What policy.h declares: the observation and output widths, the action kind and, for
+    MultiDiscrete, the number of sub-actions (act_dim)."""
 
     obs_dim: int
     out_dim: int
     discrete: bool
+    act_dim: int | None = None
 
 
 class Timing(NamedTuple):
@@ -200,7 +210,8 @@ def c_dir_of(path: Path) -> Path:
 
 
 def read_header(c_dir: Path) -> CHeader:
-    """RAYPRUNE_OBS_DIM, RAYPRUNE_OUT_DIM and whether RAYPRUNE_DISCRETE is defined."""
+    """RAYPRUNE_OBS_DIM, RAYPRUNE_OUT_DIM, whether RAYPRUNE_DISCRETE is defined, and
+    RAYPRUNE_ACT_DIM where RAYPRUNE_MULTI_DISCRETE is."""
     text = (Path(c_dir) / HEADER_FILE).read_text()
 
     def define(name: str) -> int:
@@ -210,7 +221,9 @@ def read_header(c_dir: Path) -> CHeader:
         return int(found.group(1))
 
     discrete = re.search(r"^#define RAYPRUNE_DISCRETE 1", text, re.MULTILINE) is not None
-    return CHeader(define("RAYPRUNE_OBS_DIM"), define("RAYPRUNE_OUT_DIM"), discrete)
+    multi = re.search(r"^#define RAYPRUNE_MULTI_DISCRETE 1", text, re.MULTILINE) is not None
+    act_dim = define("RAYPRUNE_ACT_DIM") if multi else None
+    return CHeader(define("RAYPRUNE_OBS_DIM"), define("RAYPRUNE_OUT_DIM"), discrete, act_dim)
 
 
 def tool(name: str, package: str) -> str:
@@ -307,14 +320,18 @@ class CPolicy:
         return out
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """[batch] int64 actions (Discrete) or [batch, out_dim] float32 clipped means (Box)."""
+        """[batch] int64 actions (Discrete), [batch, sub-actions] int64 (MultiDiscrete), or
+        [batch, out_dim] float32 clipped means (Box)."""
         rows = self._rows(obs)
+        h = self.header
         if self.discrete:
             actions = np.empty(len(rows), dtype=np.intc)
+        elif h.act_dim is not None:
+            actions = np.empty((len(rows), h.act_dim), dtype=np.intc)
         else:
-            actions = np.empty((len(rows), self.header.out_dim), dtype=np.float32)
+            actions = np.empty((len(rows), h.out_dim), dtype=np.float32)
         self._act(rows.ctypes.data, actions.ctypes.data, len(rows))
-        return actions.astype(np.int64) if self.discrete else actions
+        return actions if actions.dtype == np.float32 else actions.astype(np.int64)
 
     def close(self) -> None:
         """Unload the library and delete its build folder (also done on garbage collection)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rayprune.policy.c_export import c_sources, sources_size
+from rayprune.policy.envs import EnvSpec
 from rayprune.policy.info import PolicyInfo, compression_ratio
+from rayprune.policy.normalization import ObsNormalization
 from rayprune.policy.runtime import EvalResult
-from rayprune.policy.spaces import EnvSpaces
+from rayprune.policy.spaces import EnvSpaces, as_spec
 from rayprune.pruning import (
     ActorSize,
     CompactMLP,
@@ -20,17 +22,22 @@ def describe_policy(
     actor: MaskedMLP,
     net: CompactMLP,
     spec: PruningSpec,
-    env: str,
+    env: EnvSpec | str,
     spaces: EnvSpaces,
     evaluation: EvalResult,
+    normalization: ObsNormalization | None = None,
 ) -> PolicyInfo:
     """The PolicyInfo of `net`, the network that ships, cut from `actor` by `spec` and evaluated
-    on `env`. For low-rank methods, params_before_lowrank is the compact network's weight count
-    before the SVD."""
-    measured = ActorSize.of(actor)
+    on `env` (normalizing observations by `normalization` first, when given). For low-rank
+    methods, params_before_lowrank is the compact network's weight count before the SVD."""
+    env, measured = as_spec(env), ActorSize.of(actor)
     dense, size = measured.dense, size_of_compact(net)
     return PolicyInfo(
-        env=env,
+        env=env.id,
+        environment=env.settings(),
+        obs_shape=list(spaces.obs_shape) if spaces.obs_shape else None,
+        observation=spaces.observation,
+        normalization=normalization,
         method=spec.method,
         lam=spec.lam,
         sparsity_target=spec.sparsity_target,
@@ -62,5 +69,5 @@ def describe_policy(
         params_before_lowrank=measured.compact.weights if spec.lowrank else None,
         params_after_lowrank=size.weights if spec.lowrank else None,
         lowrank_energy=spec.lowrank_energy if spec.lowrank else None,
-        c_code_bytes=sources_size(*c_sources(net, spaces.action_space)),
+        c_code_bytes=sources_size(*c_sources(net, spaces.action_space, None, normalization)),
     )

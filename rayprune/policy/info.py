@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from rayprune import names
 from rayprune.errors import ArtifactError
+from rayprune.policy.envs import EnvSpec
+from rayprune.policy.normalization import ObsNormalization
 from rayprune.policy.spaces import ActionSpace, EnvSpaces
 
 INFO_FILE = "compression.json"
@@ -64,10 +66,24 @@ class PolicyInfo:
     quantized_runtime: Literal["c", "onnx"] | None = None
     c_code_bytes: int | None = None
     float_eval_return_mean: float | None = None
+    # What rebuilds the environment beside `env` (EnvSpec.settings(): env_config, wrappers,
+    # max_episode_steps), the shape the policy takes per observation where it is not
+    # [obs_dim], how an observation becomes that input, and the observation normalization
+    # the exported policy applies itself (so it takes raw observations).
+    environment: dict[str, Any] | None = None
+    obs_shape: list[int] | None = None
+    observation: str | None = None
+    normalization: ObsNormalization | None = None
 
     @property
     def spaces(self) -> EnvSpaces:
-        return EnvSpaces(self.obs_dim, self.action_space)
+        shape = tuple(self.obs_shape) if self.obs_shape else None
+        return EnvSpaces(self.obs_dim, self.action_space, shape, self.observation)
+
+    @property
+    def env_spec(self) -> EnvSpec:
+        """What builds the environment the policy was trained and evaluated on."""
+        return EnvSpec.of(self.env, self.environment)
 
     def to_json(self) -> dict[str, Any]:
         raw: dict[str, Any] = {}
@@ -77,6 +93,8 @@ class PolicyInfo:
                 continue
             raw[JSON_KEYS.get(f.name, f.name)] = value
         raw["action_space"] = self.action_space.to_json()
+        if self.normalization is not None:
+            raw["normalization"] = self.normalization.to_json()
         return raw
 
     @classmethod
@@ -92,6 +110,8 @@ class PolicyInfo:
             elif f.default is MISSING:  # fields with defaults came later: older folders lack them
                 raise KeyError(key)
         values["action_space"] = ActionSpace.from_json(values["action_space"])
+        if values.get("normalization") is not None:
+            values["normalization"] = ObsNormalization.from_json(values["normalization"])
         return cls(**values)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from rayprune.errors import ArtifactError
 from rayprune.policy.artifact import ONNX_FILE, WEIGHTS_FILE, StagedFolder, load_compact_policy
@@ -25,22 +26,22 @@ from rayprune.policy.c_export import C_DIR, code_size, write_c_policy
 from rayprune.policy.c_runtime import CPolicy
 from rayprune.policy.info import PolicyInfo, write_info
 from rayprune.policy.quantize import quantize_int8
-from rayprune.policy.runtime import OnnxPolicy, Policy, evaluate
+from rayprune.policy.runtime import OnnxPolicy, Policy, eval_seed, evaluate
 
 Runtime = Literal["c", "onnx"]
 Dtype = Literal["int8", "float32"]
-CALIBRATION_SEED = 20_000  # apart from training's seeds and the evaluation's (10_000 + ...)
-
-
-def eval_seed(info: PolicyInfo) -> int:
-    """The first episode seed of a trial's evaluation (sweep.trainable uses the same)."""
-    return 10_000 + 1_000 * info.seed
+CALIBRATION_SEED = 20_000  # apart from training's seeds and the evaluation's (eval_seed)
 
 
 def calibration_observations(policy_dir: Path, info: PolicyInfo, episodes: int) -> np.ndarray:
+    """What the network's first layer sees on real episodes: the policy inputs, normalized as
+    the exported policy normalizes them (when it does)."""
     seen: list[np.ndarray] = []
-    evaluate(OnnxPolicy(policy_dir), info.env, episodes, seed=CALIBRATION_SEED, seen=seen)
-    return np.stack(seen)
+    evaluate(OnnxPolicy(policy_dir), info.env_spec, episodes, seed=CALIBRATION_SEED, seen=seen)
+    rows = torch.from_numpy(np.stack(seen).reshape(len(seen), -1))
+    if info.normalization is not None:
+        rows = info.normalization.apply(rows)
+    return rows.numpy()
 
 
 def export_policy(
@@ -59,14 +60,14 @@ def export_policy(
         for name in (ONNX_FILE, WEIGHTS_FILE):
             shutil.copy2(Path(src) / name, staged.folder / name)
         int8_c = quantize_int8(net, calibration) if (runtime, dtype) == ("c", "int8") else None
-        write_c_policy(net, info.action_space, staged.folder / C_DIR, int8_c)
+        write_c_policy(net, info.action_space, staged.folder / C_DIR, int8_c, info.normalization)
         if (runtime, dtype) == ("onnx", "int8"):
             quantize_onnx(Path(src) / ONNX_FILE, staged.folder / ONNX_FILE)
         result = evaluate(
             _runtime_policy(staged.folder, info, runtime),
-            info.env,
+            info.env_spec,
             info.eval_episodes,
-            eval_seed(info),
+            eval_seed(info.seed),
         )
         exported = dataclasses.replace(
             info,

@@ -11,8 +11,9 @@ import onnxruntime as ort
 
 from rayprune.errors import ArtifactError, UnsupportedEnvError
 from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE
+from rayprune.policy.envs import EnvSpec
 from rayprune.policy.info import read_info
-from rayprune.policy.spaces import EnvSpaces, env_spaces, make_env
+from rayprune.policy.spaces import EnvSpaces, as_spec, env_spaces, make_env, policy_input
 
 
 class OnnxPolicy:
@@ -37,37 +38,30 @@ class OnnxPolicy:
         except Exception as err:  # onnxruntime raises its own untyped errors on bad graphs
             raise ArtifactError(f"cannot load {graph}: {one_line(err)}") from None
         self._check_graph(graph)
-        space = self.spaces.action_space
-        if not space.discrete:
-            self.low = np.asarray(space.low, dtype=np.float32)
-            self.high = np.asarray(space.high, dtype=np.float32)
 
     def _check_graph(self, graph: Path) -> None:
         """The graph's input and output widths must be compression.json's, before any call."""
         (given,), outputs = self.session.get_inputs(), self.session.get_outputs()
-        expected = (self.spaces.obs_dim, self.spaces.action_space.width)
+        expected = (list(self.spaces.input_shape), self.spaces.action_space.width)
         found = (
-            given.shape[-1] if given.shape else None,
+            list(given.shape[1:]) if given.shape else None,
             outputs[0].shape[-1] if outputs else None,
         )
         if given.name != INPUT_NAME or len(outputs) != 1 or found != expected:
             raise ArtifactError(
                 f"{graph} does not match compression.json: graph {given.name!r} {given.shape} -> "
-                f"{[o.shape for o in outputs]}, expected obs width {expected[0]} -> {expected[1]}"
+                f"{[o.shape for o in outputs]}, expected obs {expected[0]} -> {expected[1]}"
             )
 
     def outputs(self, obs: np.ndarray) -> np.ndarray:
-        batch = np.asarray(obs, dtype=np.float32).reshape(-1, self.spaces.obs_dim)
+        batch = np.asarray(obs, dtype=np.float32).reshape(-1, *self.spaces.input_shape)
         try:
             return self.session.run(None, {INPUT_NAME: batch})[0]
         except Exception as err:  # onnxruntime's own errors: a graph that fails at run time
             raise ArtifactError(f"the policy's graph failed to run: {one_line(err)}") from None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        out = self.outputs(obs)
-        if self.spaces.action_space.discrete:
-            return out.argmax(axis=-1)
-        return np.clip(out, self.low, self.high)
+        return self.spaces.action_space.actions(self.outputs(obs))
 
 
 def one_line(err: Exception) -> str:
@@ -90,6 +84,12 @@ class EvalResult:
         return float(np.std(self.returns)) if self.returns else float("nan")
 
 
+def eval_seed(trial_seed: int) -> int:
+    """The first episode seed of a trial's evaluation: episodes it never trained on, apart for
+    each seed. The sweep evaluates there, and an export re-evaluates there, so returns compare."""
+    return 10_000 + 1_000 * trial_seed
+
+
 class Policy(Protocol):
     """What evaluate() runs: OnnxPolicy, or the compiled C (c_runtime.CPolicy)."""
 
@@ -101,7 +101,7 @@ class Policy(Protocol):
 
 def evaluate(
     policy: Policy,
-    env_id: str,
+    env: EnvSpec | str,
     episodes: int,
     seed: int = 0,
     seen: list[np.ndarray] | None = None,
@@ -110,17 +110,20 @@ def evaluate(
     observation the policy acted on is appended to `seen` when given (int8 calibration)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    env = make_env(env_id)
+    spec = as_spec(env)
+    env = make_env(spec)
+    space = env.observation_space
     returns = []
     try:
-        _check_fit(policy, env_id, env_spaces(env.observation_space, env.action_space))
+        _check_fit(policy, spec.id, env_spaces(space, env.action_space))
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
             total, done = 0.0, False
             while not done:
+                row = policy_input(space, obs)
                 if seen is not None:
-                    seen.append(np.asarray(obs, dtype=np.float32))
-                action = policy.act(obs)[0]
+                    seen.append(row)
+                action = policy.act(row)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
                 done = terminated or truncated
@@ -134,7 +137,7 @@ def _check_fit(policy: Policy, env_id: str, env: EnvSpaces) -> None:
     trained = policy.spaces
     if env.obs_dim != trained.obs_dim or env.action_space.type != trained.action_space.type:
         raise UnsupportedEnvError(
-            f"{env_id} (obs {env.obs_dim}, {env.action_space.type} actions) does not fit a "
-            f"policy trained on {policy.trained_on or 'another environment'} "
-            f"(obs {trained.obs_dim}, {trained.action_space.type} actions)"
+            f"{env_id} (obs {list(env.input_shape)}, {env.action_space.type} actions) does not "
+            f"fit a policy trained on {policy.trained_on or 'another environment'} "
+            f"(obs {list(trained.input_shape)}, {trained.action_space.type} actions)"
         )

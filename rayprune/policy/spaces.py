@@ -1,5 +1,7 @@
-"""What rayprune supports of a gymnasium environment: a flat Box observation and a
-Discrete or Box action space."""
+"""What rayprune supports of a gymnasium environment, and how its observations reach the
+actor: a Box as it is (any shape; the actor flattens it row-major), anything else supported
+flattened by gymnasium's rule (gymnasium.spaces.flatten: Dict keys in sorted order, Tuple in
+order, Discrete one-hot). Actions: Discrete, a 1-D Box, or MultiDiscrete."""
 
 from __future__ import annotations
 
@@ -7,38 +9,56 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
+import numpy as np
 
 from rayprune.errors import UnsupportedEnvError
+from rayprune.policy.envs import EnvSpec, probe
+
+SUPPORTED = (
+    "observations: Box (any shape), Discrete, MultiBinary, MultiDiscrete, and Dict or Tuple of "
+    "those; actions: Discrete, a 1-D Box, MultiDiscrete"
+)
 
 
 @dataclass(frozen=True)
 class ActionSpace:
-    """An action space as compression.json records it: Discrete(n), or a 1-D Box with its
-    bounds (what the exported policy clips its means to)."""
+    """An action space as compression.json records it: Discrete(n), a 1-D Box with its bounds
+    (what the exported policy clips its means to), or MultiDiscrete(nvec) (one argmax over each
+    sub-action's logits, in order)."""
 
-    type: Literal["discrete", "box"]
+    type: Literal["discrete", "box", "multi_discrete"]
     n: int | None = None
     shape: tuple[int, ...] = ()
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
+    nvec: tuple[int, ...] = ()
 
     @property
     def discrete(self) -> bool:
         return self.type == "discrete"
 
     @property
+    def categorical(self) -> bool:
+        """The head outputs logits (Discrete, MultiDiscrete), not means."""
+        return self.type != "box"
+
+    @property
     def width(self) -> int:
-        """Width of the actor's head: logits for Discrete, means for Box."""
+        """Width of the actor's head: logits for Discrete and MultiDiscrete, means for Box."""
+        if self.type == "multi_discrete":
+            return sum(self.nvec)
         return self.n if self.discrete else self.shape[0]
 
     @property
     def output_name(self) -> str:
         """The exported graph's output."""
-        return "action_logits" if self.discrete else "action_mean"
+        return "action_logits" if self.categorical else "action_mean"
 
     def to_json(self) -> dict[str, Any]:
         if self.discrete:
             return {"type": "discrete", "n": self.n}
+        if self.type == "multi_discrete":
+            return {"type": "multi_discrete", "nvec": list(self.nvec)}
         return {
             "type": "box",
             "shape": list(self.shape),
@@ -50,14 +70,35 @@ class ActionSpace:
     def from_json(cls, raw: dict[str, Any]) -> ActionSpace:
         if raw["type"] == "discrete":
             return cls("discrete", n=int(raw["n"]))
+        if raw["type"] == "multi_discrete":
+            return cls("multi_discrete", nvec=tuple(int(n) for n in raw["nvec"]))
         return cls("box", shape=tuple(raw["shape"]), low=tuple(raw["low"]), high=tuple(raw["high"]))
+
+    def actions(self, outputs: np.ndarray) -> np.ndarray:
+        """The deterministic actions of the policy's outputs [batch, width]: argmax (first on
+        ties), one per sub-action for MultiDiscrete, or the means clipped to the bounds."""
+        if self.discrete:
+            return outputs.argmax(axis=-1)
+        if self.type == "multi_discrete":
+            cuts = np.cumsum(self.nvec)[:-1]
+            return np.stack([p.argmax(axis=-1) for p in np.split(outputs, cuts, axis=-1)], -1)
+        low, high = np.asarray(self.low, np.float32), np.asarray(self.high, np.float32)
+        return np.clip(outputs, low, high)
 
 
 class EnvSpaces(NamedTuple):
-    """What a policy needs to know of its environment: the observation width and actions."""
+    """What a policy needs to know of its environment: the actor's input width (the
+    observation flattened), its actions, and the shape the exported policy takes per
+    observation (None: (obs_dim,), a flat vector)."""
 
     obs_dim: int
     action_space: ActionSpace
+    obs_shape: tuple[int, ...] | None = None
+    observation: str | None = None  # how an observation becomes the input (observation_input)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.obs_shape or (self.obs_dim,)
 
 
 def describe_action_space(space: gym.Space) -> ActionSpace:
@@ -70,36 +111,101 @@ def describe_action_space(space: gym.Space) -> ActionSpace:
             low=tuple(space.low.astype(float).tolist()),
             high=tuple(space.high.astype(float).tolist()),
         )
-    raise UnsupportedEnvError(f"action space {space} is not Discrete or a 1-D Box")
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.shape) == 1:
+        return ActionSpace("multi_discrete", nvec=tuple(int(n) for n in space.nvec))
+    raise UnsupportedEnvError(f"action space {space} is not supported ({SUPPORTED})")
+
+
+def is_flat_box(space: gym.Space) -> bool:
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
+
+
+def _check_leaf(space: gym.Space, inside: bool) -> None:
+    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        for sub in space.spaces.values() if isinstance(space, gym.spaces.Dict) else space.spaces:
+            _check_leaf(sub, inside=True)
+        return
+    if isinstance(space, gym.spaces.Box):
+        if inside and space.dtype == np.uint8 and len(space.shape) >= 2:
+            raise UnsupportedEnvError(
+                f"observation space holds an image {space}: not supported ({SUPPORTED})"
+            )
+        return
+    if not isinstance(
+        space, gym.spaces.Discrete | gym.spaces.MultiBinary | gym.spaces.MultiDiscrete
+    ):
+        raise UnsupportedEnvError(f"observation space {space} is not supported ({SUPPORTED})")
 
 
 def obs_dim(space: gym.Space) -> int:
-    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
-        raise UnsupportedEnvError(f"observation space {space} is not a 1-D Box")
-    return int(space.shape[0])
+    """The actor's input width: the observation flattened (gymnasium's flatdim)."""
+    _check_leaf(space, inside=False)
+    return int(gym.spaces.flatdim(space))
 
 
-def make_env(env_id: str) -> gym.Env:
-    """gym.make, with a one-line UnsupportedEnvError for unknown ids and missing packages."""
-    try:
-        return gym.make(env_id)
-    except (gym.error.DependencyNotInstalled, ImportError) as err:
-        raise UnsupportedEnvError(
-            f"environment {env_id!r} needs a missing package: {err}"
-        ) from None
-    except gym.error.Error as err:
-        raise UnsupportedEnvError(f"unknown environment {env_id!r}: {err}") from None
+def obs_shape(space: gym.Space) -> tuple[int, ...]:
+    """What the exported policy takes per observation: a Box's own shape, else the flattened
+    vector."""
+    if isinstance(space, gym.spaces.Box) and space.shape:
+        return tuple(int(n) for n in space.shape)
+    return (obs_dim(space),)
+
+
+def observation_input(space: gym.Space) -> str:
+    """compression.json's account of how an observation becomes the policy's input."""
+    if isinstance(space, gym.spaces.Box) and space.shape:
+        return f"the observation as it is, float32 {list(space.shape)}"
+    return (
+        f"gymnasium.spaces.flatten(observation_space, obs) as float32 [{obs_dim(space)}]: Dict "
+        f"keys in sorted order, Tuple items in order, Box row-major, Discrete one-hot; the space "
+        f"is {space}"
+    )
+
+
+def policy_input(space: gym.Space, obs: Any) -> np.ndarray:
+    """One observation of `space` as the exported policy takes it (see observation_input)."""
+    if isinstance(space, gym.spaces.Box) and space.shape:
+        return np.asarray(obs, dtype=np.float32)
+    return np.asarray(gym.spaces.flatten(space, obs), dtype=np.float32)
+
+
+def flat_observations(env: gym.Env) -> gym.Env:
+    """The environment as the actor trains on it: 1-D Box observations (gymnasium's
+    FlattenObservation, the same rule as policy_input, where they are not one already)."""
+    if is_flat_box(env.observation_space):
+        return env
+    # flattened Discrete parts come out int64: the actor's layers take float32
+    return gym.wrappers.DtypeObservation(gym.wrappers.FlattenObservation(env), np.float32)
+
+
+def as_spec(env: EnvSpec | str) -> EnvSpec:
+    return env if isinstance(env, EnvSpec) else EnvSpec(env)
+
+
+def make_env(env: EnvSpec | str) -> gym.Env:
+    """The environment with raw observations, or a one-line UnsupportedEnvError."""
+    return as_spec(env).make()
 
 
 def env_spaces(observation_space: gym.Space, action_space: gym.Space) -> EnvSpaces:
     """The spaces rayprune serves, or UnsupportedEnvError."""
-    return EnvSpaces(obs_dim(observation_space), describe_action_space(action_space))
+    width, shape = obs_dim(observation_space), obs_shape(observation_space)
+    return EnvSpaces(
+        width,
+        describe_action_space(action_space),
+        None if shape == (width,) else shape,
+        observation_input(observation_space),
+    )
 
 
-def check_env(env_id: str) -> EnvSpaces:
-    """The spaces of env_id, or a one-line UnsupportedEnvError."""
-    env = make_env(env_id)
+def check_env(env: EnvSpec | str) -> EnvSpaces:
+    """The environment built, its spaces read, reset and stepped once; or a one-line
+    UnsupportedEnvError saying what failed."""
+    spec = as_spec(env)
+    built = spec.make()
     try:
-        return env_spaces(env.observation_space, env.action_space)
+        spaces = env_spaces(built.observation_space, built.action_space)
+        probe(spec, built)
+        return spaces
     finally:
-        env.close()
+        built.close()

@@ -13,6 +13,7 @@ _HOMES = {
     "restore_algorithm": "algo",
     "sampler_module": "algo",
     "training_loss": "algo",
+    "frozen_normalization": "envs",
     "PruningPPOLearner": "learner",
     "MaskedActorCritic": "module",
     "MaskedPPOModule": "module",

@@ -10,8 +10,10 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rayprune.policy import EnvSpec
 from rayprune.pruning import IterationMetrics, MaskedMLP, PruningSpec
 from rayprune.rllib.compat import local_learner
+from rayprune.rllib.envs import with_environment
 from rayprune.rllib.learner import CONFIG_KEY, PruningPPOLearner
 from rayprune.rllib.module import ActorCriticSpec, MaskedPPOModule
 from rayprune.rllib.old_stack import METRICS_KEY, MODEL_NAME, OldStackPPO, register
@@ -24,7 +26,7 @@ OLD_PPO_RENAMES = {"gae_lambda": "lambda_"}
 
 def build_ppo_config(
     *,
-    env: str,
+    env: EnvSpec | str,
     seed: int,
     ppo: dict[str, Any],
     network: ActorCriticSpec,
@@ -32,11 +34,12 @@ def build_ppo_config(
     num_envs_per_env_runner: int = 1,
     api_stack: Literal["new", "old"] = "new",
     num_env_runners: int = 0,
+    normalize_observations: bool = False,
 ) -> PPOConfig:
     """`ppo`: PPO's training settings under rayprune's names (PPO_RENAMES). By default sampling
     and learning run in the trial's own process: one CPU per trial."""
     if api_stack == "old":
-        register(env)
+        register()
         training = {OLD_PPO_RENAMES.get(key, key): value for key, value in ppo.items()}
         config = (
             PPOConfig(algo_class=OldStackPPO)
@@ -65,9 +68,9 @@ def build_ppo_config(
             )
             .training(**training)
         )
+    config = with_environment(config, env, normalize_observations, api_stack == "old")
     return (
-        config.environment(env)
-        .framework("torch")
+        config.framework("torch")
         .env_runners(
             num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner
         )

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchMultiCategorical
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
 from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.core.rl_module.torch import TorchRLModule
@@ -82,6 +83,11 @@ class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI, MaskedA
         self.build_networks(
             self.observation_space, self.action_space, spec, critic=not self.inference_only
         )
+        if isinstance(self.action_space, gym.spaces.MultiDiscrete):
+            # RLlib picks no default for MultiDiscrete: one categorical per sub-action
+            self.action_dist_cls = TorchMultiCategorical.get_partial_dist_cls(
+                input_lens=[int(n) for n in self.action_space.nvec]
+            )
 
     @override(RLModule)
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from ray.rllib.models.modelv2 import ModelV2
 from ray.rllib.models.torch.torch_modelv2 import TorchModelV2
 from ray.rllib.policy.torch_policy_v2 import TorchPolicyV2
 from ray.rllib.utils.annotations import override
-from ray.tune.registry import register_env
 from torch import nn
 
 from rayprune.errors import SpecError
@@ -148,9 +147,6 @@ class OldStackPPO(PPO):
         self.load_checkpoint(path)
 
 
-def register(env: str) -> None:
-    """Name the model for custom_model, and the env id for gym.make as on the new stack: the old
-    stack reads an id with a dot ("my.module:Env-v0") as a class path and fails. Ray's registry
-    ships both to every worker."""
+def register() -> None:
+    """Name the model for custom_model; Ray's registry ships it to every worker."""
     ModelCatalog.register_custom_model(MODEL_NAME, MaskedPPOModelV2)
-    register_env(env, lambda context: gym.make(env, **context))

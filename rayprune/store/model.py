@@ -23,18 +23,18 @@ from mlflow.types import Schema, TensorSpec
 from rayprune.errors import ArtifactError, UnsupportedEnvError
 from rayprune.policy import ONNX_FILE, PolicyInfo, read_info
 from rayprune.policy.artifact import INPUT_NAME
-from rayprune.policy.spaces import make_env
+from rayprune.policy.spaces import make_env, policy_input
 
 MODEL_FILE = "MLmodel"  # what makes a folder an MLflow Model
 EXAMPLE_ROWS = 2
 
 
 def signature(info: PolicyInfo) -> ModelSignature:
-    """float32 observations [batch, obs_dim] in; the policy's float32 output [batch, width]
+    """float32 observations [batch, *obs_shape] in; the policy's float32 output [batch, width]
     (action logits, or the action mean) out, under the graph's own names."""
-    space = info.action_space
+    space, shape = info.action_space, info.spaces.input_shape
     return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, info.obs_dim), INPUT_NAME)]),
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *shape), INPUT_NAME)]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, space.width), space.output_name)]),
     )
 
@@ -42,15 +42,17 @@ def signature(info: PolicyInfo) -> ModelSignature:
 def example_observations(info: PolicyInfo) -> np.ndarray:
     """First observations of the policy's environment (seeds 0, 1, ...), or zeros where the
     environment cannot be built here (its package is missing on this machine)."""
+    shape = (EXAMPLE_ROWS, *info.spaces.input_shape)
     try:
-        env = make_env(info.env)
+        env = make_env(info.env_spec)
     except UnsupportedEnvError:
-        return np.zeros((EXAMPLE_ROWS, info.obs_dim), dtype=np.float32)
+        return np.zeros(shape, dtype=np.float32)
     try:
-        rows = [env.reset(seed=seed)[0] for seed in range(EXAMPLE_ROWS)]
+        space = env.observation_space
+        rows = [policy_input(space, env.reset(seed=seed)[0]) for seed in range(EXAMPLE_ROWS)]
     finally:
         env.close()
-    return np.asarray(rows, dtype=np.float32).reshape(EXAMPLE_ROWS, info.obs_dim)
+    return np.asarray(rows, dtype=np.float32).reshape(shape)
 
 
 def add_model(policy_dir: Path) -> None:

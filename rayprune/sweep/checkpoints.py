@@ -7,12 +7,13 @@ its MLflow run goes on either way (TrialRun skips the iterations it already hold
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow.fs
 from ray import tune
@@ -70,10 +71,19 @@ def newest_first(checkpoint: tune.Checkpoint) -> list[tune.Checkpoint]:
     return [checkpoint, *(tune.Checkpoint(p, filesystem=fs) for p in older)]
 
 
-def usable(checkpoint: tune.Checkpoint | None) -> Iterator[tuple[Path, TrialState, list[str]]]:
-    """Yields once, inside the folder of the newest readable checkpoint: (folder, its state,
-    what was skipped on the way, one line each); with none readable, (None, a fresh state, the
-    lines)."""
+class Found(NamedTuple):
+    """The newest readable checkpoint's folder (None: none was readable) and state, and one line
+    for each unreadable one skipped on the way."""
+
+    folder: Path | None
+    state: TrialState
+    skipped: list[str]
+
+
+@contextlib.contextmanager
+def usable(checkpoint: tune.Checkpoint | None) -> Iterator[Found]:
+    """Inside the folder of the newest readable checkpoint (Tune's, then the older ones beside
+    it); with none readable, a fresh state to start over from."""
     skipped: list[str] = []
     for candidate in newest_first(checkpoint) if checkpoint is not None else []:
         with candidate.as_directory() as d:
@@ -83,6 +93,6 @@ def usable(checkpoint: tune.Checkpoint | None) -> Iterator[tuple[Path, TrialStat
                 logger.warning("%s", err)
                 skipped.append(str(err))
                 continue
-            yield Path(d), state, skipped
+            yield Found(Path(d), state, skipped)
             return
-    yield None, TrialState(), skipped
+    yield Found(None, TrialState(), skipped)

@@ -10,12 +10,13 @@ import contextlib
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import ray
 from ray.exceptions import AuthenticationError
 
-from rayprune.errors import ClusterError
+from rayprune.errors import ClusterError, ConfigError
 from rayprune.rllib.compat import connect_gcs, refresh_auth_mode
 from rayprune.store.tracking import check_tracking_server, client_for
 
@@ -104,8 +105,10 @@ def preflight(address: str | None, tracking_uri: str) -> None:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
-    """Join `address`, or start a private local Ray that is shut down (only it) on exit.
+def ray_session(address: str | None, py_modules: Sequence[str] = ()) -> Iterator[None]:
+    """Join `address`, or start a private local Ray that is shut down (only it) on exit;
+    `py_modules` (the user's environment code) go to every worker on every node through Ray's
+    runtime_env.
 
     Ray 2.60 binds its ports on every interface whatever node address it is given, so the local
     instance keeps Ray's default token authentication: nobody else who can reach this machine
@@ -124,9 +127,12 @@ def ray_session(address: str | None) -> Iterator[None]:
     # ASHA reads (rayprune.sweep.search names both).
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     # "local", not None: ray.init(None) joins whatever cluster `ray start` last left on this node
+    runtime_env: dict[str, object] = {"env_vars": trial_environment()}
+    if py_modules:
+        runtime_env["py_modules"] = [str(Path(m).resolve()) for m in py_modules]
     ray.init(
         address=address or "local",
-        runtime_env={"env_vars": trial_environment()},
+        runtime_env=runtime_env,
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
@@ -135,6 +141,17 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def importable(py_modules: Sequence[str]) -> None:
+    """Make the modules the sweep ships to its workers importable here too, where the
+    environment is checked before anything starts."""
+    for module in py_modules:
+        path = Path(module).resolve()
+        if not path.exists():
+            raise ConfigError(f"py_modules: {module} does not exist")
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
 
 
 def trial_environment() -> dict[str, str]:

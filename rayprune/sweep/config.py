@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from rayprune.errors import ConfigError, SpecError
-from rayprune.policy import EnvSpaces
+from rayprune.policy import EnvSpaces, EnvSpec, WrapperSpec
 from rayprune.pruning import (
     METHODS,
     Gates,
@@ -183,9 +183,28 @@ class SchedulerSettings(Strict):
         return self
 
 
+class WrapperSettings(Strict):
+    """A gymnasium wrapper by import path, `module:Name`, and the keyword arguments it takes
+    beside the environment."""
+
+    path: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class SweepConfig(Strict):
+    """`env`: a registered id, gymnasium's `module:Id` (importing the module registers it), or
+    a gymnasium.Env subclass's import path `package.module:ClassName`; made with `env_config`,
+    wrapped by `wrappers` in order, under `max_episode_steps` (None: its own limit). Modules
+    the environment needs on other nodes go in `py_modules` (folders or .py files, shipped by
+    Ray's runtime_env)."""
+
     name: str
     env: str
+    env_config: dict[str, Any] = Field(default_factory=dict)
+    wrappers: list[WrapperSettings] = Field(default_factory=list)
+    max_episode_steps: Int | None = Field(None, ge=1)
+    normalize_observations: bool = False
+    py_modules: list[str] = Field(default_factory=list)
     budget_env_steps: Int = Field(ge=1)
     ppo: PPOSettings = PPOSettings()
     model: ModelSettings = ModelSettings()
@@ -237,6 +256,15 @@ class SweepConfig(Strict):
                 "pruning.distill_coeff needs api_stack: new (the old stack has no teacher)"
             )
         return self
+
+    def env_spec(self) -> EnvSpec:
+        """What builds the environment, here and in every EnvRunner."""
+        return EnvSpec(
+            self.env,
+            dict(self.env_config),
+            tuple(WrapperSpec(w.path, dict(w.kwargs)) for w in self.wrappers),
+            self.max_episode_steps,
+        )
 
     def cells(self) -> list[tuple[str, float, float]]:
         """The grid's (method, lambda, sparsity_target) cells. A method without a penalty runs

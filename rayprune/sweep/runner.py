@@ -21,7 +21,7 @@ from rayprune.store.tracking import (
 )
 from rayprune.store.views import sweep_link
 from rayprune.sweep import search
-from rayprune.sweep.cluster import preflight, ray_session
+from rayprune.sweep.cluster import importable, preflight, ray_session
 from rayprune.sweep.config import SweepConfig, parse_config
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
@@ -57,14 +57,15 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     if _tune_dir(ws, cfg.name).exists():
         raise AlreadyExists(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     search.check_search(cfg)
-    cfg.check_reachable(check_env(cfg.env))
+    importable(cfg.py_modules)
+    cfg.check_reachable(check_env(cfg.env_spec()))
     preflight(ws.address, ws.tracking_uri)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
     print(f"rayprune: sweep {cfg.name!r}: {search.describe(cfg)} on {cfg.env}")
     print(f"rayprune: its runs in MLflow: {sweep_link(ws.tracking_uri, cfg.name)}")
-    with ray_session(ws.address):
+    with ray_session(ws.address, cfg.py_modules):
         tuner = tune.Tuner(
             _trainable(),
             param_space=search.param_space(cfg, ws.tracking_uri),
@@ -94,13 +95,14 @@ def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     recorded.check_store()
     cfg = parse_config(raw)
     check_artifacts_in_place(recorded, name)
+    importable(cfg.py_modules)
     address = ws.address or recorded.address
     preflight(address, recorded.tracking_uri)
     path = _tune_dir(recorded, name)
     if not tune.Tuner.can_restore(str(path)):
         raise SweepError(f"no Tune state for sweep {name!r} at {path}")
     print(f"rayprune: resuming sweep {name!r} from {path}")
-    with ray_session(address):
+    with ray_session(address, cfg.py_modules):
         tuner = tune.Tuner.restore(str(path), trainable=_trainable(), resume_errored=True)
         return _finish(_fit(tuner, cfg, recorded), cfg, recorded)
 

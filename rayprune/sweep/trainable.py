@@ -19,12 +19,14 @@ from rayprune.policy import (
     StagedPolicy,
     check_env,
     describe_policy,
+    eval_seed,
     evaluate,
 )
 from rayprune.pruning import deployable
 from rayprune.rllib import (
     actor_of,
     build_ppo_config,
+    frozen_normalization,
     pruning_metrics,
     restore_algorithm,
     training_loss,
@@ -107,14 +109,13 @@ def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun) -> None:
 
 def _restore(algo, run: TrialRun) -> float:
     """Restore the newest readable checkpoint; the env steps it holds (0: start over)."""
-    for folder, state, skipped in usable(tune.get_checkpoint()):
-        if skipped:
-            where = f"resumed from {folder.name}" if folder else "started over"
-            run.tag_recovery(f"{skipped[0]}; {where}")
-        if folder is not None:
-            restore_algorithm(algo, folder / ALGO_DIR)
-        return state.env_steps
-    return 0.0
+    with usable(tune.get_checkpoint()) as found:
+        if found.skipped:
+            where = f"resumed from {found.folder.name}" if found.folder else "started over"
+            run.tag_recovery(f"{found.skipped[0]}; {where}")
+        if found.folder is not None:
+            restore_algorithm(algo, found.folder / ALGO_DIR)
+        return found.state.env_steps
 
 
 def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
@@ -132,13 +133,14 @@ def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
 def _build(cfg: SweepConfig, point: TrialPoint):
     algorithm_logs_here()
     return build_ppo_config(
-        env=cfg.env,
+        env=cfg.env_spec(),
         seed=point.seed,
         ppo=cfg.ppo.model_dump(),
         network=cfg.network_for(point),
         pruning=cfg.spec_for(point),
         num_envs_per_env_runner=cfg.num_envs_per_env_runner,
         api_stack=cfg.api_stack,
+        normalize_observations=cfg.normalize_observations,
     ).build_algo()
 
 
@@ -186,13 +188,14 @@ def _export_and_evaluate(
     actor = actor_of(algo).cpu()
     spec = cfg.spec_for(point)
     net = deployable(actor, spec)
-    spaces = check_env(cfg.env)
+    env = cfg.env_spec()
+    spaces = check_env(env)
+    normalization = frozen_normalization(algo)
     with tempfile.TemporaryDirectory() as d:
-        with StagedPolicy(net, Path(d) / ARTIFACT_DIR, spaces) as staged:
-            seed = 10_000 + 1_000 * point.seed  # episodes the agent never trained on
+        with StagedPolicy(net, Path(d) / ARTIFACT_DIR, spaces, normalization) as staged:
             policy = OnnxPolicy(staged.folder, spaces)
-            result = evaluate(policy, cfg.env, cfg.eval_episodes, seed=seed)
-            info = describe_policy(actor, net, spec, cfg.env, spaces, result)
+            result = evaluate(policy, env, cfg.eval_episodes, seed=eval_seed(point.seed))
+            info = describe_policy(actor, net, spec, env, spaces, result, normalization)
             folder = staged.publish(info)
         add_model(folder)  # the folder that is logged, registered and downloaded is a Model
         run.log_artifacts(folder, ARTIFACT_DIR)

@@ -74,11 +74,11 @@ def test_trial_key_depends_on_sweep_and_hyperparameters():
 
 
 def test_environment_checks():
-    assert check_env("CartPole-v1") == (4, ActionSpace("discrete", n=2))
+    assert check_env("CartPole-v1")[:3] == (4, ActionSpace("discrete", n=2), None)
     # the paper's other environments come with rayprune's dependencies (box2d, mujoco)
-    assert check_env("LunarLander-v3") == (8, ActionSpace("discrete", n=4))
+    assert check_env("LunarLander-v3")[:2] == (8, ActionSpace("discrete", n=4))
     assert check_env("Hopper-v5")[0] == 11
-    obs_dim, space = check_env("Pendulum-v1")
+    obs_dim, space, _, _ = check_env("Pendulum-v1")
     assert obs_dim == 3 and space.type == "box" and space.low == (-2.0,)
     with pytest.raises(UnsupportedEnvError, match="unknown environment"):
         check_env("NoSuchEnv-v9")

@@ -47,7 +47,9 @@ def test_every_dependency_is_locked_with_hashes_inside_its_range():
 def test_every_range_has_an_upper_bound():
     """What is tested is what the lock pins; a range open above admits what is not."""
     for requirement in declared():
-        assert any(s.operator in ("<", "<=", "==", "~=") for s in requirement.specifier), requirement
+        assert any(s.operator in ("<", "<=", "==", "~=") for s in requirement.specifier), (
+            requirement
+        )
 
 
 def test_the_lock_leaves_torch_and_cuda_out():

@@ -282,7 +282,8 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     (newest / "rayprune_state.json").write_text("")  # what a full disk left
     with pytest.raises(CorruptCheckpoint, match="checkpoint_000004 is unreadable"):
         read_state(newest)
-    [(folder, state, skipped)] = list(usable(tune.Checkpoint(str(newest))))
+    with usable(tune.Checkpoint(str(newest))) as (folder, state, skipped):
+        pass
     assert folder.name == "checkpoint_000002" and state.env_steps == 1000.0
     assert len(skipped) == 1 and "checkpoint_000004" in skipped[0]
 
@@ -291,7 +292,8 @@ def test_with_no_readable_checkpoint_the_trial_starts_over(tmp_path):
     from ray import tune
 
     only = checkpoint_dir(tmp_path, 3, TrialState(env_steps=1500.0), algorithm=False)
-    [(folder, state, skipped)] = list(usable(tune.Checkpoint(str(only))))
+    with usable(tune.Checkpoint(str(only))) as (folder, state, skipped):
+        pass
     assert folder is None and state == TrialState() and "algorithm/ is missing" in skipped[0]
 
 
