@@ -64,7 +64,8 @@ def logged_return_is_reproduced(policy: Path, sim: Path, tmp_path: Path) -> dict
     assert proc.returncode == 0, proc.stderr[-2000:]
     mean, count = RETURN.search(proc.stdout).groups()
     assert int(count) == info["eval_episodes"]
-    assert float(mean) == pytest.approx(info["eval_return_mean"], abs=0.005)
+    # printed with two decimals: within half a hundredth
+    assert float(mean) == pytest.approx(info["eval_return_mean"], abs=0.0051)
     return info
 
 

@@ -153,3 +153,61 @@ def test_pops_distils_from_a_teacher_frozen_before_pruning(local_ray):
         assert not hasattr(sampler_module(algo), "teacher")  # the Learner's only
     finally:
         algo.stop()
+
+
+def test_normalization_is_learned_synced_restored_and_exported_exactly(local_ray, tmp_path):
+    """RLlib's MeanStdFilter on the samplers: a second EnvRunner holds the statistics the local
+    one (and so the export) has, a restore keeps them, and the exported graph fed raw
+    observations gives what the trained actor gives on observations RLlib's own filter
+    normalized (an independent route: its code, not ours)."""
+    import numpy as np
+    from ray.rllib.utils.filter import MeanStdFilter as RLlibFilter
+    from ray.rllib.utils.filter import RunningStat
+
+    from rayprune.policy import OnnxPolicy, StagedPolicy, check_env
+    from rayprune.pruning.compaction import compact
+    from rayprune.rllib import actor_of, frozen_normalization
+
+    def filter_states(algo):
+        return algo.env_runner_group.foreach_env_runner(
+            lambda runner: runner.get_state(components="env_to_module_connector")
+        )
+
+    config = build_ppo_config(
+        env="Pendulum-v1", seed=0, ppo=PPO, network=ActorCriticSpec.from_dict(MODEL),
+        pruning=PruningSpec.from_dict({"method": "ppo"}), num_envs_per_env_runner=2,
+        num_env_runners=1, normalize_observations=True,
+    )  # fmt: skip
+    algo = config.build_algo()
+    try:
+        algo.train()
+        algo.train()
+        norm = frozen_normalization(algo)
+        local, remote = [s["env_to_module_connector"]["MeanStdFilter"] for s in filter_states(algo)]
+        (local,), (remote,) = local.values(), remote.values()
+        for state in (local, remote):
+            stats = RunningStat.from_state(state["running_stats"][0])
+            np.testing.assert_allclose(stats.mean, norm.mean, rtol=1e-6)
+            assert stats.num_pushes > 500  # both saw the remote runner's samples
+        algo.save_to_path(str(tmp_path / "algo"))
+        actor = actor_of(algo).cpu()
+    finally:
+        algo.stop()
+    restored = config.build_algo()
+    try:
+        restore_algorithm(restored, tmp_path / "algo")
+        assert frozen_normalization(restored) == norm
+    finally:
+        restored.stop()
+
+    raw = np.random.default_rng(0).uniform(-1, 1, (256, 3)).astype(np.float32) * [1, 1, 8]
+    rllib_filter = RLlibFilter((3,), clip=norm.clip)
+    rllib_filter.running_stats = RunningStat.from_state(local["running_stats"][0])
+    normalized = rllib_filter(raw.astype(np.float32), update=False)
+    net = compact(actor)  # method ppo: every neuron kept
+    with torch.no_grad():
+        expected = actor(torch.from_numpy(np.asarray(normalized, np.float32))).numpy()
+    spaces = check_env("Pendulum-v1")
+    with StagedPolicy(net.eval(), tmp_path / "policy", spaces, norm) as staged:
+        exported = OnnxPolicy(staged.folder, spaces).outputs(raw)
+    np.testing.assert_allclose(exported, expected, atol=1e-5)
