@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from rayprune.errors import CommandError, RaypruneError
+from rayprune.errors import CommandError, RaypruneError, first_line
 from rayprune.names import EVAL_RETURN_MEAN
 from rayprune.store.uri import take_credentials
 
@@ -434,8 +434,7 @@ def main() -> None:
         # OSError: a full disk, a read-only or missing folder; said in one line, like ours
         if os.environ.get("RAYPRUNE_DEBUG"):
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"rayprune: error: {message}", file=sys.stderr)
+        print(f"rayprune: error: {first_line(err)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -10,6 +10,13 @@ class RaypruneError(Exception):
     """Anything the user can fix; the message is one line."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none: how an error
+    from anywhere (ours, the OS, a library, the user's simulator) is said in one line."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class CommandError(RaypruneError):
     """A command cannot do what was asked (the CLI's own checks)."""
 

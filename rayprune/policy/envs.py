@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rayprune.errors import UnsupportedEnvError
+from rayprune.errors import UnsupportedEnvError, first_line
 
 
 @dataclass(frozen=True)
@@ -145,21 +145,20 @@ def probe(spec: EnvSpec, env: gym.Env) -> None:
     the call."""
     env.action_space.seed(0)
     _call(spec, "reset", lambda: env.reset(seed=0))
-    _call(spec, "step", lambda: env.step(env.action_space.sample()))
-
-
-def _call(spec: EnvSpec, what: str, call: Any) -> None:
-    try:
-        result = call()
-    except Exception as err:  # the user's simulator raised: its message, on one line
-        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise UnsupportedEnvError(
-            f"environment {spec.id!r}: {what}() raised {type(err).__name__}: {text}"
-        ) from None
-    if what == "step" and not (isinstance(result, tuple) and len(result) == 5):
+    result = _call(spec, "step", lambda: env.step(env.action_space.sample()))
+    if not (isinstance(result, tuple) and len(result) == 5):
         raise UnsupportedEnvError(
             f"environment {spec.id!r}: step() must return (obs, reward, terminated, truncated, "
             "info) as gymnasium's API does"
         )
-    if what == "step" and not np.isfinite(float(result[1])):
+    if not np.isfinite(float(result[1])):
         raise UnsupportedEnvError(f"environment {spec.id!r}: step() returned a non-finite reward")
+
+
+def _call(spec: EnvSpec, what: str, call: Any) -> Any:
+    try:
+        return call()
+    except Exception as err:  # the user's simulator raised: its message, on one line
+        raise UnsupportedEnvError(
+            f"environment {spec.id!r}: {what}() raised {type(err).__name__}: {first_line(err)}"
+        ) from None

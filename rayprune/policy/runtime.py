@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 import onnxruntime as ort
 
-from rayprune.errors import ArtifactError, UnsupportedEnvError
+from rayprune.errors import ArtifactError, UnsupportedEnvError, first_line
 from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE
 from rayprune.policy.envs import EnvSpec
 from rayprune.policy.info import read_info
@@ -36,7 +36,7 @@ class OnnxPolicy:
                 str(graph), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime raises its own untyped errors on bad graphs
-            raise ArtifactError(f"cannot load {graph}: {one_line(err)}") from None
+            raise ArtifactError(f"cannot load {graph}: {first_line(err)[:300]}") from None
         self._check_graph(graph)
 
     def _check_graph(self, graph: Path) -> None:
@@ -58,15 +58,12 @@ class OnnxPolicy:
         try:
             return self.session.run(None, {INPUT_NAME: batch})[0]
         except Exception as err:  # onnxruntime's own errors: a graph that fails at run time
-            raise ArtifactError(f"the policy's graph failed to run: {one_line(err)}") from None
+            raise ArtifactError(
+                f"the policy's graph failed to run: {first_line(err)[:300]}"
+            ) from None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.spaces.action_space.actions(self.outputs(obs))
-
-
-def one_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:300] if text else type(err).__name__
 
 
 @dataclass(frozen=True)

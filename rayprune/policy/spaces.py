@@ -143,17 +143,22 @@ def obs_dim(space: gym.Space) -> int:
     return int(gym.spaces.flatdim(space))
 
 
+def taken_as_is(space: gym.Space) -> bool:
+    """A Box (of any shape) reaches the exported policy as it is; everything else flattened."""
+    return isinstance(space, gym.spaces.Box) and bool(space.shape)
+
+
 def obs_shape(space: gym.Space) -> tuple[int, ...]:
     """What the exported policy takes per observation: a Box's own shape, else the flattened
     vector."""
-    if isinstance(space, gym.spaces.Box) and space.shape:
+    if taken_as_is(space):
         return tuple(int(n) for n in space.shape)
     return (obs_dim(space),)
 
 
 def observation_input(space: gym.Space) -> str:
     """compression.json's account of how an observation becomes the policy's input."""
-    if isinstance(space, gym.spaces.Box) and space.shape:
+    if taken_as_is(space):
         return f"the observation as it is, float32 {list(space.shape)}"
     return (
         f"gymnasium.spaces.flatten(observation_space, obs) as float32 [{obs_dim(space)}]: Dict "
@@ -164,7 +169,7 @@ def observation_input(space: gym.Space) -> str:
 
 def policy_input(space: gym.Space, obs: Any) -> np.ndarray:
     """One observation of `space` as the exported policy takes it (see observation_input)."""
-    if isinstance(space, gym.spaces.Box) and space.shape:
+    if taken_as_is(space):
         return np.asarray(obs, dtype=np.float32)
     return np.asarray(gym.spaces.flatten(space, obs), dtype=np.float32)
 
