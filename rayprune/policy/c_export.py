@@ -12,7 +12,8 @@ so one caller compiles against either:
     #define RAYPRUNE_OUT_DIM m        what policy.onnx outputs: logits (Discrete,
                                       MultiDiscrete), means (Box)
     #define RAYPRUNE_DISCRETE 1       or RAYPRUNE_BOX 1 or RAYPRUNE_MULTI_DISCRETE 1 (with
-                                      RAYPRUNE_ACT_DIM): which act function exists
+                                      RAYPRUNE_ACT_DIM and RAYPRUNE_ACT_NVEC {n1, n2, ...}):
+                                      which act function exists
     void rayprune_forward(const float *obs, float *out);
     int rayprune_act_discrete(const float *obs);              argmax, first index on ties
     void rayprune_act_box(const float *obs, float *action);   means clipped to the Box bounds
@@ -375,7 +376,11 @@ def _header_c(obs_dim: int, actions: Actions, description: str) -> str:
     extra = ""
     if actions.nvec:
         output = "action logits, one group per sub-action"
-        extra = f"#define RAYPRUNE_ACT_DIM {len(actions.nvec)} /* sub-actions */\n"
+        sizes = ", ".join(str(n) for n in actions.nvec)
+        extra = (
+            f"#define RAYPRUNE_ACT_DIM {len(actions.nvec)} /* sub-actions */\n"
+            f"#define RAYPRUNE_ACT_NVEC {{{sizes}}} /* their sizes, in order */\n"
+        )
         act = (
             "/* action[RAYPRUNE_ACT_DIM]: the argmax of each sub-action's logits, the first\n"
             "   index on ties (numpy.argmax) */\n"
@@ -452,7 +457,7 @@ def _normalize_c(normalization: ObsNormalization) -> str:
 
 def _act_c(actions: Actions) -> list[str]:
     if actions.nvec:
-        nvec = _array_c("int", "rayprune_nvec", [str(n) for n in actions.nvec], "sub-action sizes")
+        nvec = "static const int rayprune_nvec[RAYPRUNE_ACT_DIM] = RAYPRUNE_ACT_NVEC;\n"
         return [nvec, ARGMAX_C, ACT_MULTI_DISCRETE_C]
     if actions.discrete:
         return [ARGMAX_C, ACT_DISCRETE_C]

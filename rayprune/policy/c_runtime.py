@@ -177,12 +177,12 @@ int main(int argc, char **argv)
 
 class CHeader(NamedTuple):
     """What policy.h declares: the observation and output widths, the action kind and, for
-    MultiDiscrete, the number of sub-actions (act_dim)."""
+    MultiDiscrete, the sizes of its sub-actions (nvec; empty otherwise)."""
 
     obs_dim: int
     out_dim: int
     discrete: bool
-    act_dim: int | None = None
+    nvec: tuple[int, ...] = ()
 
 
 class Timing(NamedTuple):
@@ -211,7 +211,7 @@ def c_dir_of(path: Path) -> Path:
 
 def read_header(c_dir: Path) -> CHeader:
     """RAYPRUNE_OBS_DIM, RAYPRUNE_OUT_DIM, whether RAYPRUNE_DISCRETE is defined, and
-    RAYPRUNE_ACT_DIM where RAYPRUNE_MULTI_DISCRETE is."""
+    RAYPRUNE_ACT_NVEC where RAYPRUNE_MULTI_DISCRETE is."""
     text = (Path(c_dir) / HEADER_FILE).read_text()
 
     def define(name: str) -> int:
@@ -221,9 +221,9 @@ def read_header(c_dir: Path) -> CHeader:
         return int(found.group(1))
 
     discrete = re.search(r"^#define RAYPRUNE_DISCRETE 1", text, re.MULTILINE) is not None
-    multi = re.search(r"^#define RAYPRUNE_MULTI_DISCRETE 1", text, re.MULTILINE) is not None
-    act_dim = define("RAYPRUNE_ACT_DIM") if multi else None
-    return CHeader(define("RAYPRUNE_OBS_DIM"), define("RAYPRUNE_OUT_DIM"), discrete, act_dim)
+    nvec = re.search(r"^#define RAYPRUNE_ACT_NVEC \{([\d, ]+)\}", text, re.MULTILINE)
+    sizes = tuple(int(n) for n in nvec.group(1).split(",")) if nvec else ()
+    return CHeader(define("RAYPRUNE_OBS_DIM"), define("RAYPRUNE_OUT_DIM"), discrete, sizes)
 
 
 def tool(name: str, package: str) -> str:
@@ -295,11 +295,12 @@ class CPolicy:
             info = read_info(path)
             return info.spaces, info.env
         h = self.header
-        actions = (
-            ActionSpace("discrete", n=h.out_dim)
-            if h.discrete
-            else ActionSpace("box", shape=(h.out_dim,))
-        )
+        if h.nvec:
+            actions = ActionSpace("multi_discrete", nvec=h.nvec)
+        elif h.discrete:
+            actions = ActionSpace("discrete", n=h.out_dim)
+        else:
+            actions = ActionSpace("box", shape=(h.out_dim,))
         return EnvSpaces(h.obs_dim, actions), None
 
     @property
@@ -326,8 +327,8 @@ class CPolicy:
         h = self.header
         if self.discrete:
             actions = np.empty(len(rows), dtype=np.intc)
-        elif h.act_dim is not None:
-            actions = np.empty((len(rows), h.act_dim), dtype=np.intc)
+        elif h.nvec:
+            actions = np.empty((len(rows), len(h.nvec)), dtype=np.intc)
         else:
             actions = np.empty((len(rows), h.out_dim), dtype=np.float32)
         self._act(rows.ctypes.data, actions.ctypes.data, len(rows))

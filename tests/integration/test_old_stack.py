@@ -146,6 +146,42 @@ def test_continuous_masks_leave_exploration_std_alone(local_ray):
         algo.stop()
 
 
+def test_normalization_filter_is_synced_and_exported_exactly(local_ray, tmp_path):
+    """The old stack's MeanStdFilter: the remote rollout worker filters with the statistics the
+    export freezes, and the exported graph fed raw observations gives what the trained actor
+    gives on observations that RLlib's own filter (the worker's, not our code) normalized."""
+    import numpy as np
+
+    from rayprune.policy import StagedPolicy, check_env
+    from rayprune.rllib import frozen_normalization
+
+    algo = build_ppo_config(
+        env="Pendulum-v1", seed=0, ppo=PPO, network=ActorCriticSpec.from_dict(MODEL),
+        pruning=PruningSpec.from_dict({"method": "ppo"}), num_envs_per_env_runner=2,
+        api_stack="old", num_env_runners=1, normalize_observations=True,
+    ).build_algo()  # fmt: skip
+    try:
+        algo.train()
+        algo.train()
+        norm = frozen_normalization(algo)
+        [remote] = algo.env_runner_group.foreach_env_runner(
+            lambda worker: worker.filters["default_policy"], local_env_runner=False
+        )
+        actor = actor_of(algo).cpu()
+    finally:
+        algo.stop()
+    assert remote.running_stats.num_pushes > 500  # it filtered its samples, and was synced
+    np.testing.assert_allclose(remote.running_stats.mean, norm.mean, rtol=1e-6)
+    raw = np.random.default_rng(0).uniform(-1, 1, (256, 3)).astype(np.float32) * [1, 1, 8]
+    normalized = np.asarray(remote(raw.astype(np.float32), update=False), np.float32)
+    with torch.no_grad():
+        expected = actor(torch.from_numpy(normalized)).numpy()
+    spaces = check_env("Pendulum-v1")
+    with StagedPolicy(compact(actor).eval(), tmp_path / "policy", spaces, norm) as staged:
+        exported = OnnxPolicy(staged.folder, spaces).outputs(raw)
+    np.testing.assert_allclose(exported, expected, atol=1e-5)
+
+
 def test_sweep_with_api_stack_old_survives_a_crash_and_exports(tmp_path):
     """`rayprune sweep` end to end: the trial crashes in iteration 3, Tune restores it from the
     old-stack checkpoint of iteration 2, and it finishes pruned and exported."""

@@ -138,6 +138,7 @@ def test_the_exported_graph_and_c_normalize_raw_observations_themselves(tmp_path
         np.testing.assert_allclose(
             OnnxPolicy(staged.folder, found).outputs(raw), expected, atol=1e-5
         )
-        with CPolicy(staged.folder / "c") as c:
+        with CPolicy(staged.folder / "c") as c:  # a bare c/ folder: policy.h alone says nvec
+            assert c.spaces.action_space == found.action_space
             np.testing.assert_allclose(c.forward(raw), expected, atol=1e-5)
             np.testing.assert_array_equal(c.act(raw), found.action_space.actions(expected))
