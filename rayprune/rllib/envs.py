@@ -9,11 +9,11 @@ from typing import Any
 import gymnasium as gym
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
-from ray.rllib.connectors.env_to_module import MeanStdFilter
 from ray.rllib.utils.filter import RunningStat
 from ray.tune.registry import register_env
 
 from rayprune.policy import EnvSpec, ObsNormalization, as_spec, flat_observations
+from rayprune.rllib.sampling import env_to_module, module_to_env
 
 ENV_NAME = "rayprune_env"
 ID_KEY = "id"
@@ -34,16 +34,22 @@ def with_environment(
     state checkpoints and EnvRunner syncs carry."""
     env = as_spec(env)
     register_env(ENV_NAME, training_env)
-    config = config.environment(ENV_NAME, env_config={ID_KEY: env.id, **env.settings()})
-    if not normalize:
-        return config
+    # Box actions reach the env clipped to its bounds, as the exported policy clips its means,
+    # not rescaled from [-1, 1] (RLlib's default, which the export would have to mirror)
+    config = config.environment(
+        ENV_NAME,
+        env_config={ID_KEY: env.id, **env.settings()},
+        normalize_actions=False,
+        clip_actions=True,
+    )
     if old_stack:
-        return config.env_runners(observation_filter=FILTER_NAME)
-    return config.env_runners(env_to_module_connector=_mean_std_filter)
-
-
-def _mean_std_filter(env: gym.Env, spaces: Any = None, device: Any = None) -> MeanStdFilter:
-    return MeanStdFilter(multi_agent=False)
+        return config.env_runners(observation_filter=FILTER_NAME) if normalize else config
+    return config.env_runners(
+        env_to_module_connector=env_to_module(normalize),
+        module_to_env_connector=module_to_env,
+        add_default_connectors_to_env_to_module_pipeline=False,
+        add_default_connectors_to_module_to_env_pipeline=False,
+    )
 
 
 def frozen_normalization(algo: Algorithm) -> ObsNormalization | None:

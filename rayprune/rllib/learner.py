@@ -9,8 +9,9 @@ from ray.rllib.algorithms.ppo.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import Learner
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.typing import ModuleID, TensorType
+from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
 from rayprune.pruning import PruningSpec, distillation_loss
 from rayprune.rllib.iteration import prune_and_measure
@@ -40,6 +41,49 @@ class PruningPPOLearner(PPOTorchLearner):
         super().build()
         self.pruning = PruningSpec.from_dict(self.config.learner_config_dict[CONFIG_KEY])
         self.distill_from = distill_from(self.pruning)
+
+    @override(TorchLearner)
+    def configure_optimizers_for_module(self, module_id: ModuleID, config: Any = None) -> None:
+        super().configure_optimizers_for_module(module_id, config)
+        # torch steps Adam one tensor at a time on CPU unless asked; foreach is the same update
+        for _, optimizer in self.get_optimizers_for_module(module_id):
+            for group in optimizer.param_groups:
+                group["foreach"] = True
+
+    @override(Learner)
+    def postprocess_gradients_for_module(
+        self, *, module_id: ModuleID, config: Any = None, module_gradients_dict: ParamDict
+    ) -> ParamDict:
+        """Global-norm clipping as RLlib's, in one foreach pass, with RLlib's handling of a
+        non-finite gradient (its clip coefficient turns every gradient NaN, which
+        apply_gradients then zeroes) done here once, so that apply_gradients need not test
+        every gradient twice per minibatch."""
+        if config.grad_clip is None or config.grad_clip_by != "global_norm":
+            return super().postprocess_gradients_for_module(
+                module_id=module_id, config=config, module_gradients_dict=module_gradients_dict
+            )
+        refs = [ref for ref, grad in module_gradients_dict.items() if grad is not None]
+        norm = torch.nn.utils.get_total_norm([module_gradients_dict[r] for r in refs], foreach=True)
+        params = [self._params[ref] for ref in refs]
+        if torch.isfinite(norm):
+            torch.nn.utils.clip_grads_with_norm_(params, config.grad_clip, norm, foreach=True)
+        else:
+            for param in params:
+                param.grad.zero_()
+        for name, _ in self.get_optimizers_for_module(module_id):
+            self.metrics.log_value((module_id, f"gradients_{name}_global_norm"), norm, window=1)
+        return module_gradients_dict
+
+    @override(TorchLearner)
+    def apply_gradients(self, gradients_dict: ParamDict) -> None:
+        """The optimizers' steps; the gradients are finite (postprocess_gradients_for_module)."""
+        if self._grad_scalers is not None or self._lr_scheduler_classes is not None:
+            return super().apply_gradients(gradients_dict)
+        for ref, grad in gradients_dict.items():
+            self._params[ref].grad = grad
+        for module_id in self.module.keys():
+            for _, optimizer in self.get_optimizers_for_module(module_id):
+                optimizer.step()
 
     @override(PPOTorchLearner)
     def compute_loss_for_module(

@@ -83,11 +83,22 @@ class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI, MaskedA
         self.build_networks(
             self.observation_space, self.action_space, spec, critic=not self.inference_only
         )
+        if self.inference_only:
+            self.eval()  # a sampler never trains: RLlib then leaves its mode alone when acting
         if isinstance(self.action_space, gym.spaces.MultiDiscrete):
             # RLlib picks no default for MultiDiscrete: one categorical per sub-action
             self.action_dist_cls = TorchMultiCategorical.get_partial_dist_cls(
                 input_lens=[int(n) for n in self.action_space.nvec]
             )
+
+    @override(nn.Module)
+    def train(self, mode: bool = True) -> MaskedPPOModule:
+        # RLlib sets the mode around every forward pass (thousands per iteration, each walking
+        # every submodule); no layer here reads it (stochastic passes are explicit), so only
+        # a change walks them
+        if mode == self.training:
+            return self
+        return super().train(mode)
 
     @override(RLModule)
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

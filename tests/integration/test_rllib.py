@@ -211,3 +211,24 @@ def test_normalization_is_learned_synced_restored_and_exported_exactly(local_ray
     with StagedPolicy(net.eval(), tmp_path / "policy", spaces, norm) as staged:
         exported = OnnxPolicy(staged.folder, spaces).outputs(raw)
     np.testing.assert_allclose(exported, expected, atol=1e-5)
+
+
+def test_box_actions_reach_the_env_clipped_as_the_exported_policy_clips(local_ray):
+    """Actions drawn outside the bounds reach the env clipped to them (what the exported
+    policy's rayprune_act_box does to its means), not rescaled from [-1, 1] (RLlib's default);
+    the episode keeps the drawn action, whose log-probability PPO's ratio uses."""
+    import numpy as np
+
+    from tests.integration.recording_env import WideBox
+
+    algo = build(env="tests.integration.recording_env:WideBox", pruning={"method": "ppo"})
+    try:
+        WideBox.received.clear()
+        episodes = algo.env_runner.sample(num_timesteps=200, explore=True)
+    finally:
+        algo.stop()
+    drawn = np.concatenate([np.asarray(e.get_actions(), np.float32).reshape(-1) for e in episodes])
+    received = np.concatenate(WideBox.received)
+    assert len(drawn) == len(received) >= 200
+    assert (np.abs(drawn) > 1).any() and (np.abs(drawn) > 2).any()  # std 1 at the start
+    np.testing.assert_allclose(np.sort(received), np.sort(np.clip(drawn, -2, 2)), atol=1e-6)
