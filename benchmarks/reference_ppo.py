@@ -133,8 +133,10 @@ class ReferencePPO:
             rewards[step] = torch.as_tensor(reward, dtype=torch.float32)
             self.next_obs = torch.as_tensor(next_obs, dtype=torch.float32)
             self.next_done = torch.as_tensor(np.logical_or(term, trunc), dtype=torch.float32)
-            if "episode" in infos:
-                self.recent.extend(infos["episode"]["r"][infos["_episode"]].tolist())
+            # same-step autoreset: a finished episode's last info is under final_info
+            final = infos.get("final_info", {})
+            if "episode" in final:
+                self.recent.extend(final["episode"]["r"][final["_episode"]].tolist())
         self.env_steps += n * e
         advantages = self._gae(rewards, dones, values)
         return obs, actions, logprobs, advantages, advantages + values
