@@ -1,7 +1,7 @@
 """rayprune's PPO (dense and DSP) against Stable-Baselines3 and CleanRL's PPO, interleaved in one
 process on one torch thread.
 
-    python benchmarks/peers.py [--env cartpole|hopper] [--iterations 30] [--warmup 3]
+    python benchmarks/peers.py [--env cartpole|hopper] [--minibatch N] [--iterations 30] [--warmup 3]
         [--to-return 475 --seeds 0 1 --max-env-steps 200000]
 
 Every contender runs the same PPO: `--env cartpole` is CartPole-v1, 8 envs x 250 steps = 2000
@@ -260,6 +260,7 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--env", choices=list(SETTINGS), default="cartpole")
+    parser.add_argument("--minibatch", type=int, default=None, help="instead of the env's")
     parser.add_argument("--iterations", type=int, default=30, help="measured rounds")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first")
     parser.add_argument("--to-return", type=float, default=None, help="e.g. 475 on CartPole")
@@ -277,6 +278,8 @@ def main() -> int:
     torch.set_num_threads(1)
     install_sb3()
     s = SETTINGS[args.env]
+    if args.minibatch is not None:
+        s = s._replace(minibatch_size=args.minibatch)
     prune_iters = (args.warmup, args.warmup + args.iterations // 2)
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")  # fmt: skip
