@@ -1,6 +1,6 @@
 """Where a sweep trial's start-up goes: from the moment Ray is asked for the trial's process to
-its first training iteration, in a fresh worker process (a sweep's first trial on a CPU) and in
-a worker that has run a trial before (every later trial: sweeps reuse their trial processes).
+its first training iteration, in a fresh worker process (every trial of a sweep today) and in a
+worker that has run a trial before (what Tune's reuse_actors would give every later trial).
 
     python benchmarks/trial_startup.py [--config tune_configs/quickstart.yaml] [--repeats 3]
 
@@ -60,7 +60,7 @@ def measure(config: Path, repeats: int) -> tuple[list[Phases], list[Phases]]:
         fresh_task = ray.remote(num_cpus=1, max_calls=1)(one_trial)  # a new process each call
 
         @ray.remote(num_cpus=1)
-        class Worker:  # one process, trial after trial: what Tune's reuse_actors gives
+        class Worker:  # one process, trial after trial: what Tune's reuse_actors would give
             def run(self, config: Path, asked_at: float) -> Phases:
                 return one_trial(config, asked_at)
 
@@ -94,11 +94,12 @@ def main() -> int:
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
     print(f"{'trial process':<22}{'process':>9}{'import':>8}{'build':>8}{'1st iter':>11}"
           f"{'start-up':>10}")  # fmt: skip
-    print(row("fresh (first trial)", fresh))
-    print(row("reused (later trials)", reused))
-    startup = statistics.median(r.startup_s for r in reused)
-    verdict = "met" if startup <= TARGET_S else "NOT met"
-    print(f"start-up of a later trial {startup:.2f} s (target <= {TARGET_S} s: {verdict})")
+    print(row("fresh (a sweep's)", fresh))
+    print(row("reused", reused))
+    for name, runs in (("fresh", fresh), ("reused", reused)):
+        startup = statistics.median(r.startup_s for r in runs)
+        verdict = "met" if startup <= TARGET_S else "NOT met"
+        print(f"start-up {name} {startup:.2f} s (target <= {TARGET_S} s: {verdict})")
     print(f"command: {shlex.join(['python', *sys.argv])}")
     return 0
 

@@ -72,9 +72,6 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=cfg.max_concurrent_trials,
                 trial_dirname_creator=trial_dirname,
-                # the next trial runs in a finished trial's process: no new worker, no second
-                # import of RLlib and torch (benchmarks/trial_startup.py)
-                reuse_actors=True,
                 **search.tune_options(cfg),
             ),
             run_config=tune.RunConfig(
