@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from overhead import load_average  # noqa: E402
 from reference_ppo import ReferencePPO, Settings, Split  # noqa: E402
 
 SB3 = "stable-baselines3==2.9.2"
@@ -290,7 +291,7 @@ def main() -> int:
         print(f"{s.env}: {s.num_envs} envs x {s.num_steps} steps, minibatch {s.minibatch_size}, "
               f"{s.epochs} epochs, {list(s.hidden)} tanh, 1 torch thread; median of "
               f"{args.iterations} interleaved iterations after {args.warmup}; load average "
-              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
+              f"{load_average()}")  # fmt: skip
         print_speed(samples, {name: b for name, (_, b) in built.items()})
         for one in contenders.values():
             one.close()

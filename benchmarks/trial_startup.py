@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from overhead import load_average  # benchmarks/, the script's folder
+
 TARGET_S = 5.0
 
 
@@ -91,7 +93,7 @@ def main() -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local Ray only this process uses
     fresh, reused = measure(args.config.resolve(), args.repeats)
     print(f"{args.config}: median of {args.repeats}, seconds; load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
+          f"{load_average()}")  # fmt: skip
     print(f"{'trial process':<22}{'process':>9}{'import':>8}{'build':>8}{'1st iter':>11}"
           f"{'start-up':>10}")  # fmt: skip
     print(row("fresh (a sweep's)", fresh))

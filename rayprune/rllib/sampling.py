@@ -65,11 +65,11 @@ class SampledActions(ConnectorV2):
         inputs = batch[Columns.ACTION_DIST_INPUTS]
         if explore:
             dist = rl_module.get_exploration_action_dist_cls().from_logits(inputs)
-        else:
-            dist = rl_module.get_inference_action_dist_cls().from_logits(inputs).to_deterministic()
-        actions = dist.sample()
-        if explore:
+            actions = dist.sample()
             batch[Columns.ACTION_LOGP] = dist.logp(actions).numpy()
+        else:
+            dist = rl_module.get_inference_action_dist_cls().from_logits(inputs)
+            actions = dist.to_deterministic().sample()
         batch[Columns.ACTION_DIST_INPUTS] = inputs.numpy()
         batch[Columns.ACTIONS] = actions.numpy()
         if self.bounds is not None:
