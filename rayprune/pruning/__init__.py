@@ -2,7 +2,12 @@
 
 from rayprune.pruning.compaction import CompactMLP, LowRankLinear, compact
 from rayprune.pruning.distill import distillation_loss
-from rayprune.pruning.importance import dsp_penalty, layer_importances, neuron_importance
+from rayprune.pruning.importance import (
+    add_dsp_penalty_grad,
+    dsp_penalty,
+    layer_importances,
+    neuron_importance,
+)
 from rayprune.pruning.lowrank import low_rank, rank_for_energy
 from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, Gates, MaskedMLP, check_activation
 from rayprune.pruning.metrics import (
@@ -68,6 +73,7 @@ __all__ = [
     "compact",
     "dense_size",
     "dense_size_of",
+    "add_dsp_penalty_grad",
     "dsp_penalty",
     "is_pruning_step",
     "layer_importances",

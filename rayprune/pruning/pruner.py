@@ -12,6 +12,7 @@ import torch
 from rayprune.errors import SpecError
 from rayprune.pruning.compaction import CompactMLP, compact
 from rayprune.pruning.importance import (
+    add_dsp_penalty_grad,
     dsp_penalty,
     first_layer_group_norms,
     gate_importances,
@@ -50,10 +51,13 @@ class Method:
     units for the schedule (the generator serves methods that draw at random). `scope` fixes
     the selection scope for methods defined by one (PoPS ranks all weights globally);
     `thresholded` methods also drop every weight whose importance falls under the spec's
-    weight_threshold."""
+    weight_threshold. `add_penalty_grad(mlp, scale)`, where a method has one, adds scale times
+    the penalty's gradient to the weights' .grad in closed form, in place of autograd through
+    `penalty` on every minibatch."""
 
     penalty: Callable[[MaskedMLP], torch.Tensor] | None
     importance: Importance | None
+    add_penalty_grad: Callable[[MaskedMLP, float], None] | None = None
     unit: Unit = "neurons"
     scope: Scope | None = None
     thresholded: bool = False
@@ -63,7 +67,11 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "ppo": Method(penalty=None, importance=None),
-    "dsp": Method(penalty=dsp_penalty, importance=lambda mlp, _: layer_importances(mlp)),
+    "dsp": Method(
+        penalty=dsp_penalty,
+        importance=lambda mlp, _: layer_importances(mlp),
+        add_penalty_grad=add_dsp_penalty_grad,
+    ),
     "ssl": Method(penalty=ssl_penalty, importance=lambda mlp, _: group_norms(mlp)),
     "dropout": Method(penalty=None, importance=random_importances),
     "l1": Method(
@@ -158,6 +166,17 @@ class PruningSpec:
         if self._method.penalty is None or self.lam == 0.0:
             return None
         return self.lam * self._method.penalty(mlp)
+
+    def loss_regularizer(self, mlp: MaskedMLP) -> torch.Tensor | None:
+        """What to add to a minibatch's loss: the regularizer, unless add_regularizer_grad
+        supplies its gradient after the backward pass instead."""
+        return None if self._method.add_penalty_grad else self.regularizer(mlp)
+
+    def add_regularizer_grad(self, mlp: MaskedMLP) -> None:
+        """After the loss's backward pass: lambda times the penalty's gradient added to the
+        weights' .grad, for methods whose gradient is computed in closed form."""
+        if self._method.add_penalty_grad is not None and self.lam != 0.0:
+            self._method.add_penalty_grad(mlp, self.lam)
 
 
 def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:

@@ -8,7 +8,7 @@ import torch
 from ray.rllib.algorithms.ppo.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.learner.learner import Learner
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
@@ -16,6 +16,7 @@ from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 from rayprune.pruning import PruningSpec, distillation_loss
 from rayprune.rllib.iteration import prune_and_measure
 from rayprune.rllib.module import MaskedPPOModule
+from rayprune.rllib.ppo_loss import lean_loss_applies, ppo_loss
 
 CONFIG_KEY = "rayprune"  # learner_config_dict[CONFIG_KEY] = PruningSpec.to_dict()
 
@@ -29,8 +30,9 @@ def distill_from(spec: PruningSpec) -> int | None:
 
 
 class PruningPPOLearner(PPOTorchLearner):
-    """Adds lambda * penalty (and PoPS's distillation term) to each minibatch loss and prunes
-    after each iteration's update.
+    """PPO's loss (ppo_loss.py where RLlib's needs no KL term) plus lambda * penalty and PoPS's
+    distillation term on each minibatch, or the penalty's closed-form gradient added to the
+    gradients (DSP); prunes after each iteration's update.
 
     after_gradient_based_update runs once per algo.train(), right before PPO syncs weights to
     the EnvRunners, so samplers use the new masks in the same iteration.
@@ -49,6 +51,19 @@ class PruningPPOLearner(PPOTorchLearner):
         for _, optimizer in self.get_optimizers_for_module(module_id):
             for group in optimizer.param_groups:
                 group["foreach"] = True
+
+    @override(TorchLearner)
+    def compute_gradients(
+        self, loss_per_module: dict[ModuleID, TensorType], **kwargs: Any
+    ) -> ParamDict:
+        """The losses' gradients, then the regularizer's where it is computed in closed form
+        (before clipping, as autograd through the loss would have it)."""
+        gradients = super().compute_gradients(loss_per_module, **kwargs)
+        for module_id in loss_per_module:
+            module = self.module[module_id].unwrapped()
+            if isinstance(module, MaskedPPOModule) and gradients:
+                self.pruning.add_regularizer_grad(module.actor)
+        return gradients
 
     @override(Learner)
     def postprocess_gradients_for_module(
@@ -94,11 +109,25 @@ class PruningPPOLearner(PPOTorchLearner):
         batch: dict[str, Any],
         fwd_out: dict[str, TensorType],
     ) -> TensorType:
-        loss = super().compute_loss_for_module(
-            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
-        )
         module = self.module[module_id].unwrapped()
-        regularizer = self.pruning.regularizer(module.actor)
+        if lean_loss_applies(config):
+            entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
+            ppo = ppo_loss(module, config, batch, fwd_out, entropy_coeff)
+            self.metrics.log_dict(
+                {
+                    POLICY_LOSS_KEY: ppo.policy_loss,
+                    VF_LOSS_KEY: ppo.vf_loss,
+                    ENTROPY_KEY: ppo.entropy,
+                },
+                key=module_id,
+                window=1,
+            )
+            loss = ppo.total
+        else:
+            loss = super().compute_loss_for_module(
+                module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+            )
+        regularizer = self.pruning.loss_regularizer(module.actor)
         if regularizer is not None:
             loss = loss + regularizer
         if self.distill_from is not None and int(module.prune_step) >= self.distill_from:

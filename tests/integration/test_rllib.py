@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
+from ray.rllib.evaluation.postprocessing import Postprocessing
 
-from rayprune.pruning import PruningSpec
+from rayprune.pruning import PruningSpec, dsp_penalty
 from rayprune.rllib import (
     ActorCriticSpec,
     build_ppo_config,
@@ -12,6 +14,8 @@ from rayprune.rllib import (
     restore_algorithm,
     sampler_module,
 )
+from rayprune.rllib.compat import local_learner
+from rayprune.rllib.ppo_loss import lean_loss_applies
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +28,11 @@ def dsp(target=0.75, start=1, end=2, method="dsp"):
     return {"method": method, "lam": 1e-3, "schedule": schedule}
 
 
-def build(env="CartPole-v1", pruning=None, seed=0):
+def build(env="CartPole-v1", pruning=None, seed=0, ppo=None):
     return build_ppo_config(
         env=env,
         seed=seed,
-        ppo=PPO,
+        ppo=PPO | (ppo or {}),
         network=ActorCriticSpec.from_dict(MODEL),
         pruning=PruningSpec.from_dict(pruning or dsp()),
         num_envs_per_env_runner=2,
@@ -54,6 +58,72 @@ def test_masks_reach_samplers_in_the_same_iteration(local_ray):
             sampler_module(algo).actor.masks, learner_module(algo).actor.masks
         ):
             assert torch.equal(sampled, learned)
+    finally:
+        algo.stop()
+
+
+def test_dsp_gradients_are_the_loss_plus_lambda_times_the_penalty(local_ray):
+    """The Learner adds Eq. 13's gradient in closed form after the backward pass; autograd
+    through loss + lambda * penalty is the independent route."""
+    algo = build()
+    try:
+        learner = local_learner(algo)
+        actor = learner.module["default_policy"].unwrapped().actor
+        actor.hidden[0].mask[:3] = 0.0
+        obs = torch.randn(5, 4)
+        learner.compute_gradients({"default_policy": actor(obs).square().mean()})
+        learned = [layer.weight.grad.clone() for layer in actor.linears]
+        actor.zero_grad()
+        (actor(obs).square().mean() + 1e-3 * dsp_penalty(actor)).backward()
+        for got, layer in zip(learned, actor.linears):
+            assert torch.allclose(got, layer.weight.grad, rtol=1e-5, atol=1e-8)
+            assert not torch.equal(got, torch.zeros_like(got))
+    finally:
+        algo.stop()
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1"])
+def test_lean_ppo_loss_equals_rllibs_on_the_same_minibatch(local_ray, env):
+    """RLlib's PPOTorchLearner loss is the oracle: the same total and logged means on a batch
+    with a loss mask, clipped ratios, value losses past vf_clip_param and an entropy bonus."""
+    ppo = {"entropy_coeff": 0.05, "vf_clip_param": 1.0, "use_kl_loss": False}
+    algo = build(env=env, pruning={"method": "ppo"}, ppo=ppo)
+    try:
+        learner = local_learner(algo)
+        module = learner.module["default_policy"].unwrapped()
+        config = learner.config.get_config_for_module("default_policy")
+        assert lean_loss_applies(config)
+        torch.manual_seed(0)
+        batch = {Columns.OBS: torch.randn(32, 4 if env == "CartPole-v1" else 3)}
+        fwd_out = module.forward_train(batch)
+        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        actions = dist.sample()
+        batch |= {
+            Columns.ACTIONS: actions,
+            Columns.ACTION_LOGP: dist.logp(actions).detach() + 0.5 * torch.randn(32),
+            Columns.ACTION_DIST_INPUTS: fwd_out[Columns.ACTION_DIST_INPUTS].detach(),
+            Postprocessing.ADVANTAGES: torch.randn(32),
+            Postprocessing.VALUE_TARGETS: 3 * torch.randn(32),
+            Columns.LOSS_MASK: torch.arange(32) % 5 != 0,
+        }
+        kwargs = {
+            "module_id": "default_policy",
+            "config": config,
+            "batch": batch,
+            "fwd_out": fwd_out,
+        }
+        logged = {}
+        for name, loss_of in [
+            ("rllib", PPOTorchLearner.compute_loss_for_module),
+            ("ours", type(learner).compute_loss_for_module),
+        ]:
+            total = loss_of(learner, **kwargs)
+            means = [
+                learner.metrics.peek(("default_policy", key))
+                for key in ("policy_loss", "vf_loss", "entropy")
+            ]
+            logged[name] = torch.stack([total, *means]).detach().tolist()
+        assert logged["ours"] == pytest.approx(logged["rllib"], rel=1e-5, abs=1e-6)
     finally:
         algo.stop()
 

@@ -44,14 +44,14 @@ def test_address_must_be_host_port_and_answer():
     ],
 )
 def test_a_token_in_the_environment_turns_token_mode_on(monkeypatch, env, mode):
-    for variable in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
-        monkeypatch.delenv(variable, raising=False)
-    for variable, value in env.items():
-        monkeypatch.setenv(variable, value)
+    # a copy of the environment: what the code sets must not reach later tests' Ray
+    ours = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")
+    environ = {k: v for k, v in cluster.os.environ.items() if k not in ours} | env
+    monkeypatch.setattr(cluster.os, "environ", environ)
     refreshed = []
     monkeypatch.setattr(cluster, "refresh_auth_mode", lambda: refreshed.append(True))
     cluster.use_token_from_environment()
-    assert cluster.os.environ.get("RAY_AUTH_MODE") == mode
+    assert environ.get("RAY_AUTH_MODE") == mode
     assert refreshed == ([True] if mode == "token" and "RAY_AUTH_MODE" not in env else [])
 
 

@@ -1,6 +1,12 @@
 import torch
 
-from rayprune.pruning import MaskedMLP, dsp_penalty, layer_importances, neuron_importance
+from rayprune.pruning import (
+    MaskedMLP,
+    add_dsp_penalty_grad,
+    dsp_penalty,
+    layer_importances,
+    neuron_importance,
+)
 
 W1 = torch.tensor(
     [[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]]
@@ -46,3 +52,28 @@ def test_two_hidden_layers_use_next_layer_as_fan_out():
     expected0 = w[0].pow(2).sum(1) * w[1].pow(2).sum(0)
     expected1 = w[1].pow(2).sum(1) * w[2].pow(2).sum(0)
     assert torch.allclose(omegas[0], expected0) and torch.allclose(omegas[1], expected1)
+
+
+def test_closed_form_gradient_is_the_hand_computed_one():
+    mlp = small_mlp()
+    for layer in mlp.linears:
+        layer.weight.grad = torch.ones_like(layer.weight)
+    add_dsp_penalty_grad(mlp, 0.5)
+    fan_in = torch.tensor([5.0, 1.0, 9.0])
+    fan_out = torch.tensor([2.0, 1.0, 4.0])
+    assert torch.equal(mlp.hidden[0].weight.grad, 1 + W1 * fan_out[:, None])
+    assert torch.equal(mlp.head.weight.grad, 1 + W2 * fan_in[None, :])
+
+
+def test_closed_form_gradient_matches_autograd_with_masks_and_three_layers():
+    torch.manual_seed(0)
+    mlp = MaskedMLP(5, [7, 6, 4], 3)
+    mlp.hidden[0].mask[[1, 4]] = 0.0
+    mlp.hidden[2].mask[0] = 0.0
+    (0.3 * dsp_penalty(mlp)).backward()
+    autograd = [layer.weight.grad.clone() for layer in mlp.linears]
+    for layer in mlp.linears:
+        layer.weight.grad.zero_()
+    add_dsp_penalty_grad(mlp, 0.3)
+    for expected, layer in zip(autograd, mlp.linears):
+        assert torch.allclose(layer.weight.grad, expected, rtol=1e-5, atol=1e-7)
