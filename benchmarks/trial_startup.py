@@ -1,6 +1,7 @@
 """Where a sweep trial's start-up goes: from the moment Ray is asked for the trial's process to
-its first training iteration, in a fresh worker process (every trial of a sweep today) and in a
-worker that has run a trial before (what Tune's reuse_actors would give every later trial).
+its first training iteration, in a fresh worker process (a sweep's first trial per CPU, and
+every trial on a multi-node cluster) and in a worker that has run a trial before (what Tune's
+reuse_actors gives later trials of a sweep on one node).
 
     python benchmarks/trial_startup.py [--config tune_configs/quickstart.yaml] [--repeats 3]
 
@@ -62,7 +63,7 @@ def measure(config: Path, repeats: int) -> tuple[list[Phases], list[Phases]]:
         fresh_task = ray.remote(num_cpus=1, max_calls=1)(one_trial)  # a new process each call
 
         @ray.remote(num_cpus=1)
-        class Worker:  # one process, trial after trial: what Tune's reuse_actors would give
+        class Worker:  # one process, trial after trial, as Tune's reuse_actors runs them
             def run(self, config: Path, asked_at: float) -> Phases:
                 return one_trial(config, asked_at)
 
@@ -96,7 +97,7 @@ def main() -> int:
           f"{load_average()}")  # fmt: skip
     print(f"{'trial process':<22}{'process':>9}{'import':>8}{'build':>8}{'1st iter':>11}"
           f"{'start-up':>10}")  # fmt: skip
-    print(row("fresh (a sweep's)", fresh))
+    print(row("fresh", fresh))
     print(row("reused", reused))
     for name, runs in (("fresh", fresh), ("reused", reused)):
         startup = statistics.median(r.startup_s for r in runs)

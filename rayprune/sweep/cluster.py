@@ -143,6 +143,11 @@ def ray_session(address: str | None, py_modules: Sequence[str] = ()) -> Iterator
         ray.shutdown()
 
 
+def single_node() -> bool:
+    """Whether the connected Ray has one live node (the local default, or a one-node cluster)."""
+    return sum(1 for node in ray.nodes() if node["Alive"]) == 1
+
+
 def importable(py_modules: Sequence[str]) -> None:
     """Make the modules the sweep ships to its workers importable here too, where the
     environment is checked before anything starts."""

@@ -21,7 +21,7 @@ from rayprune.store.tracking import (
 )
 from rayprune.store.views import sweep_link
 from rayprune.sweep import search
-from rayprune.sweep.cluster import importable, preflight, ray_session
+from rayprune.sweep.cluster import importable, preflight, ray_session, single_node
 from rayprune.sweep.config import SweepConfig, parse_config
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
@@ -72,6 +72,11 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=cfg.max_concurrent_trials,
                 trial_dirname_creator=trial_dirname,
+                # On one node the next trial runs in a finished trial's process: ~0.6 s to start
+                # instead of ~18 s (benchmarks/trial_startup.py). Not on a cluster: one run of
+                # the two-node test under load left a node idle while reused actors took every
+                # trial, and an idle node costs more than start-ups.
+                reuse_actors=single_node(),
                 **search.tune_options(cfg),
             ),
             run_config=tune.RunConfig(

@@ -327,6 +327,23 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
         assert steps == list(range(1, 21))
 
 
+def test_a_local_sweep_runs_its_next_trial_in_a_finished_trials_process(tmp_path):
+    """On one node Tune reuses a finished trial's process (no second start-up): the driver's
+    environment check and one trial process build environments, not one process per trial."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    recorder = {
+        "path": "tests.integration.recording_env:RecordPid",
+        "kwargs": {"folder": str(pids)},
+    }
+    config = write_config(tmp_path, name="reuse", max_concurrent_trials=1, wrappers=[recorder])
+    proc = rayprune("sweep", config, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _, runs = runs_of(tmp_path / "rayprune_results", "reuse")
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
+    assert len(list(pids.iterdir())) == 2
+
+
 def finished_runs(db: Path) -> dict[str, int]:
     """run_id -> end_time of the FINISHED trial runs, read straight from the SQLite store."""
     import sqlite3
