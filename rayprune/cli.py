@@ -84,7 +84,8 @@ def sweep(
     yes: Annotated[bool, typer.Option("--yes", help="Run a sweep over --max-trials.")] = False,
 ) -> None:
     """Run one Tune trial per grid point and track each in MLflow."""
-    from rayprune.sweep import Workspace, load_config, start_sweep
+    from rayprune.sweep import Workspace, load_config
+    from rayprune.sweep.cluster import preflight
 
     cfg = load_config(config, set_ or [])
     trials = cfg.trial_count()
@@ -94,6 +95,11 @@ def sweep(
             f"{trials} trials is more than --max-trials {max_trials}: check the grid, or pass --yes"
         )
     ws = Workspace.create(results, tracking_uri, storage, address)
+    # the cluster and the tracking server first: a wrong address or token fails in seconds,
+    # before the runner imports Tune, RLlib and torch
+    preflight(ws.address, ws.tracking_uri)
+    from rayprune.sweep import start_sweep
+
     _conclude(cfg.name, start_sweep(cfg, ws), ws)
 
 

@@ -49,7 +49,8 @@ def trial_dirname(trial) -> str:
 
 
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
-    """Run a new sweep to the end, or until interrupted (Ctrl-C stops it gracefully)."""
+    """Run a new sweep to the end, or until interrupted (Ctrl-C stops it gracefully); the
+    caller has run cluster.preflight on ws's address and tracking URI."""
     if ws.sweep_file(cfg.name).exists():
         raise AlreadyExists(
             f"a sweep named {cfg.name!r} exists in {ws.root}; `rayprune resume {cfg.name}` continues it"
@@ -59,7 +60,6 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     search.check_search(cfg)
     importable(cfg.py_modules)
     cfg.check_reachable(check_env(cfg.env_spec()))
-    preflight(ws.address, ws.tracking_uri)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
