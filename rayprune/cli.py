@@ -149,6 +149,14 @@ def best(
             "for l1, pops and weight-gated l0).",
         ),
     ] = 0.0,
+    frontier: Annotated[
+        bool,
+        typer.Option(
+            "--frontier",
+            help="Of a frontier search: the smallest policy (fewest weights) whose retained "
+            "return keeps the search's threshold; its best seed by the rule below.",
+        ),
+    ] = False,
     model_name: Annotated[
         Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")
     ] = None,
@@ -174,7 +182,7 @@ def best(
     check_name(name)
     check_tracking_server(uri)
     out = check_out(out)
-    choice = choose_best(uri, name, metric, min_sparsity)
+    choice = choose_best(uri, name, metric, min_sparsity, frontier)
     model = model_name or f"rayprune-{name}"
     if ensure_model(uri, choice.run_id, choice.artifact_uri):
         print(f"run {choice.run_name} (older rayprune): its compact_policy is an MLflow Model now")
@@ -183,6 +191,12 @@ def best(
     print(
         f"best run {choice.run_name} ({metric} = {choice.value:.2f}, {choice.weights:.0f} weights)"
     )
+    if choice.frontier:
+        f = choice.frontier
+        print(
+            f"  from the frontier: {f.method} at sparsity {f.sparsity_target:.4g} keeps "
+            f"{f.retained_mean:.3f} of dense PPO's return over {f.seeds} seed(s)"
+        )
     if choice.tie_note:
         print(f"  tie broken: {choice.tie_note}")
     print(f"registered as models:/{model}@best, {_registration_line(registered)}")

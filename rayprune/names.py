@@ -66,6 +66,10 @@ FINAL_SIZE_METRICS = (
 )  # fmt: skip
 FINAL_METRICS = (EVAL_RETURN_MEAN, EVAL_RETURN_STD, TARGET_REACHED, *FINAL_SIZE_METRICS)
 
+# The frontier search's judgement of a probe: (R - R_random) / (R_dense - R_random) over its seeds.
+RETAINED_RETURN_MEAN = "retained_return_mean"
+RETAINED_RETURN_STD = "retained_return_std"
+
 # A trial's point, as MLflow params (YAML's grid keys).
 METHOD = "method"
 LAMBDA = "lambda"

@@ -14,7 +14,14 @@ from rayprune.policy.describe import describe_policy
 from rayprune.policy.envs import EnvSpec, WrapperSpec
 from rayprune.policy.info import INFO_FILE, PolicyInfo, read_info
 from rayprune.policy.normalization import ObsNormalization
-from rayprune.policy.runtime import EvalResult, OnnxPolicy, eval_seed, evaluate
+from rayprune.policy.runtime import (
+    EvalResult,
+    OnnxPolicy,
+    RandomPolicy,
+    eval_seed,
+    evaluate,
+    random_return,
+)
 from rayprune.policy.spaces import (
     ActionSpace,
     EnvSpaces,
@@ -39,6 +46,7 @@ __all__ = [
     "ObsNormalization",
     "OnnxPolicy",
     "PolicyInfo",
+    "RandomPolicy",
     "StagedPolicy",
     "UnsupportedEnvError",
     "WrapperSpec",
@@ -54,5 +62,6 @@ __all__ = [
     "flat_observations",
     "load_compact_policy",
     "obs_dim",
+    "random_return",
     "read_info",
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import gymnasium as gym
 import numpy as np
 import onnxruntime as ort
 
@@ -64,6 +65,32 @@ class OnnxPolicy:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.spaces.action_space.actions(self.outputs(obs))
+
+
+class RandomPolicy:
+    """Uniformly random actions, gymnasium's own `sample()` of the environment's action space,
+    seeded: the floor a pruned policy's retained return is measured from."""
+
+    trained_on = None
+
+    def __init__(self, spaces: EnvSpaces, action_space: gym.Space, seed: int) -> None:
+        self.spaces = spaces
+        self.action_space = action_space
+        action_space.seed(seed)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.asarray([self.action_space.sample()])
+
+
+def random_return(env: EnvSpec, episodes: int, seed: int) -> EvalResult:
+    """A random policy's return on the episodes evaluate() plays from `seed`."""
+    built = make_env(env)
+    try:
+        spaces = env_spaces(built.observation_space, built.action_space)
+        policy = RandomPolicy(spaces, built.action_space, seed)
+    finally:
+        built.close()
+    return evaluate(policy, env, episodes, seed)
 
 
 @dataclass(frozen=True)

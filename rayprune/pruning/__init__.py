@@ -8,6 +8,7 @@ from rayprune.pruning.importance import (
     layer_importances,
     neuron_importance,
 )
+from rayprune.pruning.levels import Level, kept_units, sparsity_levels
 from rayprune.pruning.lowrank import low_rank, rank_for_energy
 from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, Gates, MaskedMLP, check_activation
 from rayprune.pruning.metrics import (
@@ -25,11 +26,13 @@ from rayprune.pruning.pruner import (
     METHODS,
     PruneReport,
     PruningSpec,
+    UnitLayers,
     check_reachable,
     deployable,
     prune,
     reached_target,
     sparsity_unit,
+    unit_layers,
     zero_pruned_weights,
 )
 from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
@@ -43,6 +46,11 @@ from rayprune.pruning.selection import (
 )
 
 __all__ = [
+    "Level",
+    "UnitLayers",
+    "kept_units",
+    "sparsity_levels",
+    "unit_layers",
     "ACTIVATIONS",
     "ActorSize",
     "GATES",

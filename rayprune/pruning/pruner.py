@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -193,6 +193,36 @@ def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
     return target_reached(kept[:layers], dense[:layers], target)
 
 
+class UnitLayers(NamedTuple):
+    """What a method's sparsity target counts, layer by layer: the dense count of each layer it
+    prunes and the floor each keeps (min_neurons neurons, or one weight)."""
+
+    unit: Literal["neurons", "weights"]
+    dense: list[int]
+    floor: list[int]
+    scope: Scope
+
+
+def unit_layers(spec: PruningSpec, widths: Sequence[int], gates: Gates | None) -> UnitLayers:
+    """The layers `spec`'s target counts on a network of layer widths [in, *hidden, out]."""
+    unit = sparsity_unit(spec.method, gates)
+    if unit == "weights":
+        dense = [i * o for i, o in zip(widths[:-1], widths[1:])]
+        floor = [1] * len(dense)
+    else:
+        dense = list(widths[1:-1])
+        floor = [min(spec.min_neurons, n) for n in dense]
+    if spec._method.first_layer_only:
+        dense, floor = dense[:1], floor[:1]
+    return UnitLayers(unit, dense, floor, spec._method.scope or spec.scope)
+
+
+def reachable(layers: UnitLayers, target: float) -> bool:
+    """Whether removing ceil(p_f * n) units of each layer leaves every layer its floor."""
+    removable = sum(layers.dense) - sum(layers.floor)
+    return sum(math.ceil(target * n - 1e-9) for n in layers.dense) <= removable
+
+
 def check_reachable(spec: PruningSpec, widths: Sequence[int], gates: Gates | None) -> None:
     """Refuse a sparsity target that the floor of what each layer keeps makes unreachable
     (min_neurons neurons, or one weight, per layer), on a network of layer widths [in, *hidden,
@@ -201,24 +231,17 @@ def check_reachable(spec: PruningSpec, widths: Sequence[int], gates: Gates | Non
     floor(p_f * n) would otherwise call 0.5 of one neuron, or 0.9999 of [8, 8], reached."""
     if not spec.prunes:
         return
-    unit = sparsity_unit(spec.method, gates)
-    if unit == "weights":
-        dense = [i * o for i, o in zip(widths[:-1], widths[1:])]
-        floor, kept = [1] * len(dense), "one weight per layer"
-    else:
-        dense = list(widths[1:-1])
-        floor, kept = (
-            [min(spec.min_neurons, n) for n in dense],
-            f"{spec.min_neurons} neuron(s) per layer",
+    layers = unit_layers(spec, widths, gates)
+    if not reachable(layers, spec.sparsity_target):
+        kept = (
+            "one weight per layer"
+            if layers.unit == "weights"
+            else f"{spec.min_neurons} neuron(s) per layer"
         )
-    if spec._method.first_layer_only:
-        dense, floor = dense[:1], floor[:1]
-    removable = sum(dense) - sum(floor)
-    if sum(math.ceil(spec.sparsity_target * n - 1e-9) for n in dense) > removable:
-        most = removable / sum(dense)
+        most = (sum(layers.dense) - sum(layers.floor)) / sum(layers.dense)
         raise SpecError(
             f"sparsity_target {spec.sparsity_target:g} cannot be reached: keeping {kept}, at most "
-            f"{most:.4g} of the {unit} can go",
+            f"{most:.4g} of the {layers.unit} can go",
             "sparsity_target",
         )
 

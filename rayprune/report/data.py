@@ -108,6 +108,9 @@ def load_sweep(client: MlflowClient, name: str) -> Sweep:
     )
 
 
+PART_SEPARATOR = " + "  # between the names of sweeps merged into one section
+
+
 def merge_parts(sweeps: Iterable[Sweep]) -> list[Sweep]:
     """Sweeps with equal settings as one, named 'a + b', in first-seen order: a grid run in
     slices (say sparsity 0.93 first, 0.80-0.90 later) gets one sensitivity grid. A grid point
@@ -123,7 +126,7 @@ def merge_parts(sweeps: Iterable[Sweep]) -> list[Sweep]:
         first = parts[0]
         merged.append(
             Sweep(
-                name=" + ".join(part.name for part in parts),
+                name=PART_SEPARATOR.join(part.name for part in parts),
                 env=first.env,
                 search=first.search,
                 trials=tuple(trials.values()),

@@ -21,6 +21,7 @@ from rayprune import names
 from rayprune.report.aggregate import Band, Cell
 from rayprune.report.data import CellKey, PolicyWeights, Trial
 from rayprune.report.paper import METHOD_LABELS, label, lambda_text, method_order
+from rayprune.store.frontier import RANDOM, FrontierRow
 from rayprune.store.pareto import Outcome
 from rayprune.store.point import short_number
 
@@ -363,4 +364,37 @@ def pareto(title: str, trials: Sequence[Trial], front_rows: Sequence[Outcome], p
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(wrapped(title, 7))
+    return save(fig, path)
+
+
+def frontier(title: str, rows: Sequence[FrontierRow], keep: float, path: Path) -> Path:
+    """Retained return against units kept (log x), a line per method with its seeds' std band,
+    each method's frontier circled, the keep threshold and dense PPO marked; one panel per
+    unit (neurons, weights)."""
+    probes = [r for r in rows if r.method not in (names.DENSE_METHOD, RANDOM)]
+    units = sorted({r.unit for r in probes})
+    fig, axes = grid(len(units), title)
+    dense = next((r for r in rows if r.method == names.DENSE_METHOD), None)
+    for ax, unit in zip(axes, units):
+        for method in sorted({r.method for r in probes if r.unit == unit}, key=method_order):
+            mine = sorted((r for r in probes if r.method == method), key=lambda r: r.kept)
+            kept = [r.kept for r in mine]
+            mean = np.array([r.retained_mean for r in mine])
+            std = np.nan_to_num(np.array([r.retained_std for r in mine]))
+            ax.plot(kept, mean, marker="o", color=color(method), label=label(method))
+            ax.fill_between(kept, mean - std, mean + std, color=color(method), alpha=0.2)
+            for r in mine:
+                if r.frontier:
+                    ax.plot(r.kept, r.retained_mean, "o", ms=12, mfc="none", color="black")
+        ax.axhline(keep, color="grey", linestyle=":", label=f"keep {keep:g}")
+        if dense is not None and unit == dense.unit:
+            ax.plot(dense.kept, 1.0, "*", ms=12, color="black", label="dense PPO")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_major_formatter(PLAIN)
+        ax.xaxis.set_minor_formatter(PLAIN)
+        ax.set_xlabel(f"{unit} kept")
+        ax.set_ylabel("retained return")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
     return save(fig, path)

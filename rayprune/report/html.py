@@ -15,6 +15,7 @@ from rayprune import names
 from rayprune.report.aggregate import Cell
 from rayprune.report.data import Sweep
 from rayprune.report.paper import PAPER_SPARSITY, label, lambda_text, paper_return
+from rayprune.store.frontier import FrontierRow
 from rayprune.store.pareto import Outcome
 from rayprune.store.ranking import Pick
 
@@ -98,11 +99,13 @@ def percent(fraction: float) -> str:
     return f"{fraction:.1%}" if math.isfinite(fraction) else "-"
 
 
-def plus_minus(mean: float, std: float, seeds: int = 0) -> str:
+def plus_minus(mean: float, std: float, seeds: int = 0, digits: int = 1) -> str:
     """'450.0 ± 40.8' over several seeds; '500.0 (n=1)' for one, whose std says nothing."""
     if not math.isfinite(mean):
         return "-"
-    return f"{number(mean)} (n=1)" if seeds == 1 else f"{number(mean)} ± {number(std)}"
+    if seeds == 1:
+        return f"{number(mean, digits)} (n=1)"
+    return f"{number(mean, digits)} ± {number(std, digits)}"
 
 
 def times(ratio: float) -> str:
@@ -248,6 +251,24 @@ def pareto_table(sweep: Sweep, front_rows: Sequence[Outcome]) -> str:
     headers = ["trial", "method", "lambda", "sparsity target", "seed", "eval return", "weights"]
     front = table(f"pareto-{slug(sweep.name)}", "pareto", headers, rows, text_columns=2)
     return folded("The front's trials", len(rows), front)
+
+
+def frontier_table(sweep: Sweep, rows: Sequence[FrontierRow]) -> str:
+    cells = [
+        [
+            label(r.method),
+            f"{r.sparsity_target:.4g}",
+            lambda_text(r.lam),
+            f"{number(r.kept, 0)} {r.unit}",
+            number(r.eval_return_mean),
+            plus_minus(r.retained_mean, r.retained_std, r.seeds, digits=3),
+            "frontier" if r.frontier else ("keeps" if r.keeps else ""),
+        ]
+        for r in rows
+    ]
+    headers = ["method", "sparsity target", "lambda", "kept", "eval return", "retained", ""]
+    probes = table(f"frontier-{slug(sweep.name)}", "frontier", headers, cells, text_columns=1)
+    return folded("Every probe", len(cells), probes)
 
 
 def page(title: str, intro: str, chapters: Sequence[Chapter]) -> str:

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from rayprune import names
 from rayprune.report.aggregate import Cell, best_trial, cells, lambda_picks, trial_pick
 from rayprune.report.data import (
+    PART_SEPARATOR,
     History,
     PolicyWeights,
     Sweep,
@@ -20,6 +21,7 @@ from rayprune.report.data import (
     load_sweep,
     merge_parts,
 )
+from rayprune.store.frontier import FrontierRow, read_frontier
 from rayprune.store.ranking import Pick
 
 CURVE_KEYS = (names.ENV_STEPS, names.EPISODE_RETURN_MEAN, names.SPARSITY_NOW)
@@ -45,6 +47,7 @@ class Section:
     dense: Pictured | None
     pruned: Pictured | None
     best_run: Pick[Trial] | None  # what `rayprune best` would register
+    frontier: list[FrontierRow] | None = None  # a frontier search's probes (store.frontier)
 
     @property
     def best(self) -> list[Cell]:
@@ -79,7 +82,15 @@ def load_section(client: MlflowClient, sweep: Sweep) -> Section:
         dense=dense and Pictured(dense, load_policy_weights(client, dense.run_id)),
         pruned=pruned and Pictured(pruned, load_policy_weights(client, pruned.run_id)),
         best_run=trial_pick(sweep.trials),
+        frontier=frontier_rows(client, sweep),
     )
+
+
+def frontier_rows(client: MlflowClient, sweep: Sweep) -> list[FrontierRow] | None:
+    """The frontier run of a frontier search (of its first part, when parts were merged)."""
+    if sweep.search != "frontier":
+        return None
+    return read_frontier(client, sweep.name.split(PART_SEPARATOR)[0])
 
 
 def pictured_trials(best: list[Cell]) -> tuple[Trial | None, Trial | None]:

@@ -185,6 +185,24 @@ def pareto_block(section: Section, stem: str, title: str, folder: Path) -> Block
     )
 
 
+def frontier_block(section: Section, stem: str, title: str, folder: Path) -> Block:
+    keep = float(dict(section.sweep.settings)["search.keep"])
+    rows = section.frontier
+    png = figures.frontier(
+        f"{title}: frontier at keep {keep:g}", rows, keep, folder / f"{stem}-frontier.png"
+    )
+    caption = (
+        "Each probe at its best lambda: retained return (R - R_random) / (R_dense - R_random), "
+        "mean +- std over the seeds, against the units its policy kept; circled, each method's "
+        "sparsest policy that keeps the threshold."
+    )
+    return Block(
+        f"{stem}-frontier",
+        "Frontier: retained return against units kept",
+        html.figure(png, caption) + html.frontier_table(section.sweep, rows),
+    )
+
+
 def sweep_chapter(section: Section, folder: Path) -> Chapter:
     """Sensitivity grid, learning curves, neurons per layer, weight heatmaps and, for an Optuna
     sweep, the Pareto front; PNGs written into folder and inlined."""
@@ -204,6 +222,7 @@ def sweep_chapter(section: Section, folder: Path) -> Chapter:
         neurons_block(section, stem, title, folder, band),
         weights_block(section, stem, folder),
         pareto_block(section, stem, title, folder) if sweep.search == "optuna" else None,
+        frontier_block(section, stem, title, folder) if section.frontier else None,
     ]
     intro = (
         f'<p class="note">{len(sweep.trials)} finished trials, {len(section.cells)} grid cells.</p>'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import statistics
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from rayprune import names
 from rayprune.errors import AlreadyExists, CommandError, NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.pruning import sparsity_unit
+from rayprune.store.frontier import FrontierRow, read_frontier
 from rayprune.store.metrics import canonical_metrics
 from rayprune.store.point import TrialPoint
 from rayprune.store.ranking import RULE, pick, trial_standing
@@ -40,6 +42,7 @@ class Choice:
     artifact_uri: str  # its compact_policy folder, an MLflow Model
     tied: int = 1  # how many eligible runs shared the best value
     tie_note: str | None = None  # which criteria broke the tie, and how many each left
+    frontier: FrontierRow | None = None  # the frontier answer it was chosen from (--frontier)
 
     @property
     def weights(self) -> float:
@@ -55,11 +58,16 @@ def sparsity_in_unit(metrics: dict[str, float], params: dict[str, str]) -> float
 
 
 def choose_best(
-    tracking_uri: str, sweep: str, metric: str = names.EVAL_RETURN_MEAN, min_sparsity: float = 0.0
+    tracking_uri: str,
+    sweep: str,
+    metric: str = names.EVAL_RETURN_MEAN,
+    min_sparsity: float = 0.0,
+    frontier: bool = False,
 ) -> Choice:
     """The best of the FINISHED trial runs with a final eval that reached their sparsity target
     (and min_sparsity, in the unit of each run's method), by store.ranking's rule with `metric`
-    first. Trials stopped early have no eval."""
+    first. Trials stopped early have no eval. With `frontier`, only the trials of the frontier
+    search's smallest policy that keeps its return (frontier_probe)."""
     client = client_for(tracking_uri)
     eligible = []
     for run in trial_runs(client, sweep):
@@ -75,6 +83,10 @@ def choose_best(
         raise NoEligibleRun(
             f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
         )
+    probe = None
+    if frontier:
+        probe = frontier_probe(client, sweep, eligible)
+        eligible = [e for e in eligible if probe_of(e[2]) == probe_of(probe)]
     chosen = pick(eligible, lambda e: trial_standing(e[1], e[2], metric))
     run, metrics, point = chosen.chosen
     return Choice(
@@ -89,7 +101,29 @@ def choose_best(
         artifact_uri=f"{artifacts_here(tracking_uri, run.info.artifact_uri)}/{ARTIFACT_DIR}",
         tied=chosen.tied,
         tie_note=chosen.tie_note(f"highest {metric}"),
+        frontier=probe,
     )
+
+
+def probe_of(point: TrialPoint | FrontierRow) -> tuple[str, float, float]:
+    return (point.method, point.lam, point.sparsity_target)
+
+
+def frontier_probe(client, sweep: str, eligible: list) -> FrontierRow:
+    """Of the frontier search's per-method answers (rows with frontier = true), the one whose
+    trials ship the fewest compact weights, mean over its seeds: the smallest policy that
+    keeps the search's return."""
+    rows = [r for r in read_frontier(client, sweep) or [] if r.frontier]
+    weights: dict[tuple[str, float, float], list[float]] = {}
+    for _, metrics, point in eligible:
+        weights.setdefault(probe_of(point), []).append(metrics.get(names.WEIGHTS_COMPACT, math.inf))
+    found = [r for r in rows if probe_of(r) in weights]
+    if not found:
+        raise NoEligibleRun(
+            f"sweep {sweep!r} has no frontier answer (not a frontier search, or no probe kept "
+            f"its return); run `rayprune best` without --frontier"
+        )
+    return min(found, key=lambda r: statistics.fmean(weights[probe_of(r)]))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from rayprune.errors import ConfigError, SpecError
-from rayprune.policy import EnvSpaces, EnvSpec, WrapperSpec
+from rayprune.policy import EnvSpaces, EnvSpec, WrapperSpec, check_env
 from rayprune.pruning import (
     METHODS,
     Gates,
@@ -28,9 +28,12 @@ from rayprune.pruning import (
     Scope,
     check_activation,
     check_reachable,
+    sparsity_levels,
+    unit_layers,
 )
 from rayprune.rllib.network import ActorCriticSpec
 from rayprune.store.point import TrialPoint
+from rayprune.sweep.frontier import MethodSearch
 from rayprune.sweep.workspace import check_name
 
 # Where each PruningSpec field sits in the YAML, for one-line errors that name the user's key.
@@ -147,21 +150,31 @@ class GridSettings(Strict):
 
 
 class SearchSettings(Strict):
-    """How the trials are chosen: every point of `grid`, or Optuna's NSGA-II sampling num_samples
+    """How the trials are chosen: every point of `grid`; Optuna's NSGA-II sampling num_samples
     points from the grid's values for the Pareto front of eval return (up) and compact weights
-    (down). NSGA-II samples its first population_size trials at random, then breeds from them."""
+    (down), its first population_size at random, then bred from them; or the frontier search:
+    per method of grid.method, the highest sparsity target in [sparsity_min, sparsity_max]
+    whose retained return, mean over grid.seed, is >= keep (dense PPO runs on every seed as the
+    reference; grid.lambda is the short list each probe tries, the best one counting)."""
 
-    kind: Literal["grid", "optuna"] = "grid"
+    kind: Literal["grid", "optuna", "frontier"] = "grid"
     num_samples: Int | None = Field(None, ge=1)
     population_size: Int = Field(50, ge=2)
     seed: Int = 0
+    keep: float = Field(0.95, gt=0, le=1)
+    sparsity_min: float = Field(0.5, gt=0, lt=1)
+    sparsity_max: float = Field(0.99, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SearchSettings:
         if self.kind == "optuna" and self.num_samples is None:
             raise ValueError("kind optuna needs num_samples (how many trials to sample)")
-        if self.kind == "grid" and self.num_samples is not None:
-            raise ValueError("num_samples is for kind optuna; a grid runs each point once")
+        if self.kind != "optuna" and self.num_samples is not None:
+            raise ValueError(f"num_samples is for kind optuna; kind {self.kind} picks its trials")
+        if self.sparsity_min >= self.sparsity_max:
+            raise ValueError(
+                f"sparsity_min ({self.sparsity_min}) must be below sparsity_max ({self.sparsity_max})"
+            )
         return self
 
 
@@ -229,7 +242,7 @@ class SweepConfig(Strict):
         """Every point's PruningSpec, built as the trial will build it: its checks are the
         single source, surfacing here as one-line config errors naming the YAML key."""
         try:
-            PruningSchedule(**self._schedule_settings(max(self.grid.sparsity_target)))
+            PruningSchedule(**self._schedule_settings(self._highest_target()))
             for method, lam, target in self.cells():  # the seed changes nothing checked
                 self.spec_for(TrialPoint(method, lam, target, self.grid.seed[0]))
         except SpecError as err:
@@ -257,6 +270,11 @@ class SweepConfig(Strict):
             )
         return self
 
+    def _highest_target(self) -> float:
+        if self.search.kind == "frontier":
+            return self.search.sparsity_max
+        return max(self.grid.sparsity_target)
+
     def env_spec(self) -> EnvSpec:
         """What builds the environment, here and in every EnvRunner."""
         return EnvSpec(
@@ -266,21 +284,77 @@ class SweepConfig(Strict):
             self.max_episode_steps,
         )
 
+    @model_validator(mode="after")
+    def _frontier_fits(self) -> SweepConfig:
+        if self.search.kind != "frontier":
+            return self
+        if not any(METHODS[m].importance for m in self.grid.method):
+            raise ValueError("search: kind frontier needs a method that prunes in grid.method")
+        if self.scheduler.kind != "none":
+            raise ValueError(
+                "scheduler: kind frontier judges every probe by its final eval, which a trial "
+                "stopped early does not have"
+            )
+        if "sparsity_target" in self.grid.model_fields_set:
+            raise ValueError(
+                "grid.sparsity_target: kind frontier searches the target itself, between "
+                "search.sparsity_min and search.sparsity_max"
+            )
+        return self
+
+    def lambdas(self, method: str) -> list[float]:
+        """The lambdas `method` runs with: grid.lambda, or 0 for a method without a penalty."""
+        return self.grid.lam if METHODS[method].penalty else [0.0]
+
+    def targets(self, method: str) -> list[float]:
+        """The sparsity targets `method` runs with: 0 for a method that does not prune, else
+        grid.sparsity_target (a frontier search's are found by it: its lower bound stands in
+        for them in the checks)."""
+        if not METHODS[method].importance:
+            return [0.0]
+        if self.search.kind == "frontier":
+            return [self.search.sparsity_min]
+        return self.grid.sparsity_target
+
     def cells(self) -> list[tuple[str, float, float]]:
         """The grid's (method, lambda, sparsity_target) cells. A method without a penalty runs
         once at lambda = 0, one that does not prune once at sparsity_target = 0."""
-        cells = []
-        for method in self.grid.method:
-            lams = self.grid.lam if METHODS[method].penalty else [0.0]
-            targets = self.grid.sparsity_target if METHODS[method].importance else [0.0]
-            cells += [(method, lam, target) for lam, target in itertools.product(lams, targets)]
-        return cells
+        return [
+            (method, lam, target)
+            for method in self.grid.method
+            for lam, target in itertools.product(self.lambdas(method), self.targets(method))
+        ]
 
     def trial_count(self) -> int:
-        """How many trials the sweep runs: grid points, or Optuna's samples."""
+        """How many trials the sweep runs: grid points, Optuna's samples, or the most a frontier
+        search can run (it builds the environment to know the network's widths)."""
         if self.search.kind == "optuna":
             return self.search.num_samples
+        if self.search.kind == "frontier":
+            searches = self.frontier_searches(check_env(self.env_spec()))
+            return len(self.grid.seed) * (1 + sum(s.most_probes * len(s.lambdas) for s in searches))
         return len(self.cells()) * len(self.grid.seed)
+
+    def frontier_searches(self, spaces: EnvSpaces) -> list[MethodSearch]:
+        """Per pruning method of grid.method, the levels its frontier search bisects."""
+        widths = [spaces.obs_dim, *self.model.hidden, spaces.action_space.width]
+        searches = []
+        for method in self.grid.method:
+            if not METHODS[method].importance:
+                continue
+            point = TrialPoint(method, self.lambdas(method)[0], self.search.sparsity_min, 0)
+            layers = unit_layers(self.spec_for(point), widths, self.network_for(point).gates)
+            levels = sparsity_levels(layers, self.search.sparsity_min, self.search.sparsity_max)
+            searches.append(
+                MethodSearch(
+                    method,
+                    layers.unit,
+                    tuple(levels),
+                    tuple(self.lambdas(method)),
+                    tuple(self.grid.seed),
+                )  # fmt: skip
+            )
+        return searches
 
     def points(self) -> list[TrialPoint]:
         """The grid's trials: every cell once per seed."""
@@ -344,7 +418,10 @@ class SweepConfig(Strict):
         )
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        # a frontier search's grid has no sparsity_target: its default would not validate again
+        frontier = self.search.kind == "frontier"
+        exclude = {"grid": {"sparsity_target"}} if frontier else None
+        return self.model_dump(mode="json", by_alias=True, exclude=exclude)
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

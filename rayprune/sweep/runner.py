@@ -23,6 +23,7 @@ from rayprune.store.views import sweep_link
 from rayprune.sweep import search
 from rayprune.sweep.cluster import importable, preflight, ray_session, single_node
 from rayprune.sweep.config import SweepConfig, parse_config
+from rayprune.sweep.frontier_search import conclude
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
 
@@ -59,7 +60,8 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         raise AlreadyExists(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     search.check_search(cfg)
     importable(cfg.py_modules)
-    cfg.check_reachable(check_env(cfg.env_spec()))
+    spaces = check_env(cfg.env_spec())
+    cfg.check_reachable(spaces)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
@@ -77,7 +79,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
                 # the two-node test under load left a node idle while reused actors took every
                 # trial, and an idle node costs more than start-ups.
                 reuse_actors=single_node(),
-                **search.tune_options(cfg),
+                **search.tune_options(cfg, spaces),
             ),
             run_config=tune.RunConfig(
                 name=cfg.name,
@@ -180,6 +182,8 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         else:
             counts["unfinished"] += 1
             print(f"{name:<34} {'UNFINISHED':>12}")
+    if cfg.search.kind == "frontier":
+        conclude(results, cfg, ws.tracking_uri)
     if cfg.search.kind == "optuna":
         front = pareto_front(finished)
         if front:

@@ -16,9 +16,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 from rayprune import names
 from rayprune.errors import ConfigError
+from rayprune.policy import EnvSpaces
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import mark_stopped_early
 from rayprune.sweep.config import SweepConfig
+from rayprune.sweep.frontier_search import frontier_searcher
 
 # NSGA-II's objectives; a trial reports them once, in its final result.
 OBJECTIVES = {names.EVAL_RETURN_MEAN: "max", names.WEIGHTS_COMPACT: "min"}
@@ -52,6 +54,14 @@ def check_search(cfg: SweepConfig) -> None:
 def describe(cfg: SweepConfig) -> str:
     if cfg.search.kind == "grid":
         trials = f"{len(cfg.points())} trials"
+    elif cfg.search.kind == "frontier":
+        s = cfg.search
+        methods = [m for m in cfg.grid.method if m != names.DENSE_METHOD]
+        trials = (
+            f"a frontier search at keep {s.keep:g}: dense PPO on {len(cfg.grid.seed)} seed(s), "
+            f"then per method ({', '.join(methods)}) a bisection of the sparsity target in "
+            f"[{s.sparsity_min:g}, {s.sparsity_max:g}]"
+        )
     else:
         trials = (
             f"up to {cfg.search.num_samples} trials sampled by Optuna NSGA-II "
@@ -70,9 +80,12 @@ def param_space(cfg: SweepConfig, tracking_uri: str) -> dict[str, Any]:
     return space
 
 
-def tune_options(cfg: SweepConfig) -> dict[str, Any]:
+def tune_options(cfg: SweepConfig, spaces: EnvSpaces) -> dict[str, Any]:
     """search_alg, scheduler and num_samples for tune.TuneConfig (Tune's defaults for a grid)."""
     options: dict[str, Any] = {}
+    if cfg.search.kind == "frontier":
+        options["search_alg"] = frontier_searcher(cfg, spaces)
+        options["num_samples"] = -1  # until the searcher says it has finished
     if cfg.search.kind == "optuna":
         options["search_alg"] = DistinctPoints(
             OptunaSearch(

@@ -1,0 +1,86 @@
+"""The frontier search's summary run: one row per probe, written when the search ends (or is
+interrupted), read by the report and `rayprune best --frontier`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from mlflow.tracking import MlflowClient
+
+from rayprune import names
+from rayprune.errors import ArtifactError
+from rayprune.store.tracking import experiment_id, log_summary
+
+SUMMARY = "frontier"  # the sweep-level MLflow run and its frontier.json / .csv
+RANDOM = "random"  # the row of the uniformly random policy
+
+
+class FrontierRow(NamedTuple):
+    """A probe at its best lambda (or a reference: method ppo, or random): the units it kept,
+    in its method's unit, and its retained return over the seeds."""
+
+    method: str
+    sparsity_target: float
+    lam: float
+    kept: float
+    unit: str
+    eval_return_mean: float
+    retained_mean: float
+    retained_std: float
+    seeds: int
+    keeps: bool  # retained_mean >= the search's keep
+    frontier: bool  # the sparsest probe of its method that keeps
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            names.METHOD: self.method,
+            names.SPARSITY_TARGET: self.sparsity_target,
+            names.LAMBDA: self.lam,
+            "kept": self.kept,
+            "unit": self.unit,
+            names.EVAL_RETURN_MEAN: self.eval_return_mean,
+            names.RETAINED_RETURN_MEAN: self.retained_mean,
+            names.RETAINED_RETURN_STD: self.retained_std,
+            "seeds": self.seeds,
+            "keeps": self.keeps,
+            "frontier": self.frontier,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> FrontierRow:
+        return cls(
+            str(raw[names.METHOD]),
+            float(raw[names.SPARSITY_TARGET]),
+            float(raw[names.LAMBDA]),
+            float(raw["kept"]),
+            str(raw["unit"]),
+            float(raw[names.EVAL_RETURN_MEAN]),
+            float(raw[names.RETAINED_RETURN_MEAN]),
+            float(raw[names.RETAINED_RETURN_STD]),
+            int(raw["seeds"]),
+            bool(raw["keeps"]),
+            bool(raw["frontier"]),
+        )
+
+
+def log_frontier(rows: list[FrontierRow], tracking_uri: str, sweep: str, description: str) -> str:
+    return log_summary(tracking_uri, sweep, SUMMARY, [r.to_json() for r in rows], description)
+
+
+def read_frontier(client: MlflowClient, sweep: str) -> list[FrontierRow] | None:
+    """The rows of the sweep's frontier run; None when it has none (not a frontier search, or
+    one stopped before dense PPO finished)."""
+    runs = client.search_runs(
+        [experiment_id(client, sweep)], filter_string=f"tags.`{names.SUMMARY_TAG}` = '{SUMMARY}'"
+    )
+    if not runs:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(runs[0].info.run_id, f"{SUMMARY}.json", tmp)
+        try:
+            return [FrontierRow.from_json(r) for r in json.loads(Path(path).read_text())]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ArtifactError(f"the frontier run of {sweep!r} is unreadable: {err}") from None

@@ -1,0 +1,211 @@
+"""The frontier search as a Tune searcher: dense PPO on every seed, then per method a bisection
+over the sparsity levels, each probe one trial per (lambda, seed), probes of different methods
+side by side. Tune saves its state with the experiment, so `rayprune resume` continues it."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from rayprune import names
+from rayprune.errors import SweepError
+from rayprune.policy import EnvSpaces, check_env, eval_seed, random_return
+from rayprune.store.frontier import RANDOM, SUMMARY, FrontierRow, log_frontier
+from rayprune.store.point import TrialPoint
+from rayprune.sweep.config import SweepConfig
+from rayprune.sweep.frontier import (
+    Finished,
+    MethodFrontier,
+    MethodSearch,
+    ProbeScore,
+    Reference,
+    reference_of,
+    score_probe,
+    summarize,
+)
+
+
+def kept_metric(unit: str) -> str:
+    """The final metric that counts a policy's kept units."""
+    return names.WEIGHTS_COMPACT if unit == "weights" else names.NEURONS_COMPACT
+
+
+class FrontierSearch(Searcher):
+    """Suggests the trials the search needs next; None while it waits for running ones."""
+
+    def __init__(
+        self, searches: list[MethodSearch], seeds: list[int], r_random: float, keep: float
+    ) -> None:
+        super().__init__(metric=names.EVAL_RETURN_MEAN, mode="max")
+        self.searches = searches
+        self.seeds = seeds
+        self.r_random = r_random
+        self.keep = keep
+        self.asked: dict[str, dict[str, Any]] = {}  # Tune trial id -> point params
+        self.finished: dict[str, dict[str, Any]] = {}  # Tune trial id -> eval return, kept
+        self.failure: str | None = None  # why the search cannot go on
+
+    def _units(self) -> dict[str, str]:
+        return {s.method: s.unit for s in self.searches}
+
+    def history(self) -> list[Finished]:
+        return [
+            Finished(TrialPoint.from_params(self.asked[t]), f["eval_return"], f["kept"])
+            for t, f in self.finished.items()
+        ]
+
+    def reference(self, finished: list[Finished]) -> Reference | None:
+        return reference_of(finished, self.seeds, self.r_random)
+
+    def wanted(self) -> list[TrialPoint] | None:
+        """The points to run now, in order; None once the search is over."""
+        finished = self.history()
+        dense = [TrialPoint(names.DENSE_METHOD, 0.0, 0.0, s) for s in self.seeds]
+        try:
+            ref = self.reference(finished)
+        except SweepError as err:
+            self.failure = str(err)
+            return None
+        steps = [(s, s.step(finished, ref, self.keep)) for s in self.searches]
+        probes = [p for s, step in steps if step.probe is not None for p in s.points(step.probe)]
+        if ref is not None and not probes:
+            return None
+        return dense + probes
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        wanted = self.wanted()
+        if wanted is None:
+            return Searcher.FINISHED if self._idle() else None
+        started = {json.dumps(p, sort_keys=True) for p in self.asked.values()}
+        for point in wanted:
+            params = point.to_params()
+            if json.dumps(params, sort_keys=True) not in started:
+                self.asked[trial_id] = params
+                return {"point": params}
+        return None
+
+    def _idle(self) -> bool:
+        return set(self.asked) == set(self.finished)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """A trial ended: with its eval return and kept units, or without (failed, stopped)."""
+        if trial_id not in self.asked:
+            return
+        point = TrialPoint.from_params(self.asked[trial_id])
+        result = result or {}
+        unit = self._units().get(point.method, "neurons")
+        self.finished[trial_id] = {
+            "eval_return": None if error else result.get(names.EVAL_RETURN_MEAN),
+            "kept": None if error else result.get(kept_metric(unit)),
+        }
+
+    # Tune saves a searcher with save()/restore(); JSON, so nothing is unpickled from the store.
+    def save(self, checkpoint_path: str) -> None:
+        state = {"asked": self.asked, "finished": self.finished, "failure": self.failure}
+        Path(checkpoint_path).write_text(json.dumps(state), encoding="utf-8")
+
+    def restore(self, checkpoint_path: str) -> None:
+        state = json.loads(Path(checkpoint_path).read_text(encoding="utf-8"))
+        self.asked, self.finished, self.failure = (
+            state["asked"],
+            state["finished"],
+            state["failure"],
+        )
+
+
+def random_return_mean(cfg: SweepConfig) -> float:
+    """A uniformly random policy's eval return, mean over the seeds' evaluation episodes."""
+    returns = [
+        random_return(cfg.env_spec(), cfg.eval_episodes, eval_seed(seed)).mean
+        for seed in cfg.grid.seed
+    ]
+    return statistics.fmean(returns)
+
+
+def frontier_searcher(cfg: SweepConfig, spaces: EnvSpaces) -> FrontierSearch:
+    return FrontierSearch(
+        cfg.frontier_searches(spaces), list(cfg.grid.seed), random_return_mean(cfg), cfg.search.keep
+    )
+
+
+def finished_trials(results, cfg: SweepConfig, spaces: EnvSpaces) -> list[Finished]:
+    """Tune's results as the search reads them."""
+    units = {s.method: s.unit for s in cfg.frontier_searches(spaces)}
+    finished = []
+    for result in results:
+        if not result.config:
+            continue
+        point = TrialPoint.from_params(result.config["point"])
+        metrics = {} if result.error is not None else (result.metrics or {})
+        unit = units.get(point.method, "neurons")
+        finished.append(
+            Finished(point, metrics.get(names.EVAL_RETURN_MEAN), metrics.get(kept_metric(unit)))
+        )
+    return finished
+
+
+def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontier] | None:
+    """Print the frontier and log it as the sweep's `frontier` summary run; None when the
+    search has no reference (dense PPO unfinished, or no better than random)."""
+    spaces = check_env(cfg.env_spec())
+    finished = finished_trials(results, cfg, spaces)
+    seeds, keep = list(cfg.grid.seed), cfg.search.keep
+    r_random = random_return_mean(cfg)
+    try:
+        ref = reference_of(finished, seeds, r_random)
+    except SweepError as err:
+        print(f"\nrayprune: {err}")
+        return None
+    if ref is None:
+        print("\nrayprune: dense PPO has not finished on every seed: no frontier yet")
+        return None
+    dense = [f for f in finished if f.point.method == names.DENSE_METHOD]
+    frontiers = summarize(cfg.frontier_searches(spaces), finished, ref, keep)
+    print_frontier(frontiers, ref, keep, len(seeds))
+    rows = [score_probe(dense, seeds, [0.0], ref).row("neurons", keep, frontier=False)]
+    rows.append(_random_row(ref, len(seeds)))
+    for f in frontiers:
+        rows += [p.row(f.unit, keep, frontier=p == f.found) for p in f.probes]
+    description = (
+        f"Not a trial: the frontier search of sweep {cfg.name!r} at keep {keep:g}. One row per "
+        f"probe at its best lambda, retained return = (R - R_random) / (R_dense - R_random) over "
+        f"{len(seeds)} seed(s); rows with frontier = true are each method's sparsest policy that "
+        f"keeps {keep:g}; the rows of method ppo and random are the references."
+    )
+    log_frontier(rows, tracking_uri, cfg.name, description)
+    return frontiers
+
+
+def _random_row(ref: Reference, seeds: int) -> FrontierRow:
+    score = ProbeScore(RANDOM, 0.0, 0.0, 0.0, ref.r_random, 0.0, 0.0, seeds)
+    return score.row("neurons", 1.0, frontier=False)
+
+
+def print_frontier(frontiers: list[MethodFrontier], ref: Reference, keep: float, seeds: int):
+    print(
+        f"\nFrontier at keep {keep:g}: the sparsest policy per method whose retained return "
+        f"(R - R_random) / (R_dense - R_random), mean over {seeds} seed(s), is >= {keep:g} "
+        f"(dense PPO {ref.r_dense:.1f}, random {ref.r_random:.1f})\n"
+        f"{'method':<8} {'sparsity':>9} {'kept':>16} {'lambda':>8} {'retained':>16} {'probes':>7}"
+    )
+    for f in frontiers:
+        state = "" if f.complete else "  (search unfinished)"
+        if f.found is None:
+            print(
+                f"{f.method:<8} {'none within the bounds keeps it':>50} {len(f.probes):>7}{state}"
+            )
+            continue
+        p = f.found
+        kept = f"{p.kept:.0f} {f.unit}"
+        retained = f"{p.retained_mean:.3f} +- {p.retained_std:.3f}"
+        print(
+            f"{f.method:<8} {p.sparsity_target:>9.4g} {kept:>16} {p.lam:>8.2g} {retained:>16} "
+            f"{len(f.probes):>7}{state}"
+        )
+    print(f"  logged to MLflow: run {SUMMARY!r}, artifacts {SUMMARY}.json and {SUMMARY}.csv")
