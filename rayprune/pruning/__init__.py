@@ -8,7 +8,7 @@ from rayprune.pruning.importance import (
     layer_importances,
     neuron_importance,
 )
-from rayprune.pruning.levels import Level, kept_units, sparsity_levels
+from rayprune.pruning.levels import Level, kept_units, sparsity_levels, thinned
 from rayprune.pruning.lowrank import low_rank, rank_for_energy
 from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, Gates, MaskedMLP, check_activation
 from rayprune.pruning.metrics import (
@@ -50,6 +50,7 @@ __all__ = [
     "UnitLayers",
     "kept_units",
     "sparsity_levels",
+    "thinned",
     "unit_layers",
     "ACTIVATIONS",
     "ActorSize",

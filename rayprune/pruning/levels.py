@@ -44,3 +44,18 @@ def sparsity_levels(layers: UnitLayers, low: float, high: float) -> list[Level]:
     for target in sorted(t for t in targets if low <= t <= high and reachable(layers, t)):
         lowest.setdefault(kept_units(layers, target), target)
     return sorted((Level(t, k) for k, t in lowest.items()), key=lambda level: level.kept)
+
+
+def thinned(levels: list[Level], most: int) -> list[Level]:
+    """At most `most` of the levels, evenly spaced in log(units kept) and always the first and
+    the last: weight units have thousands of levels, and telling 8,000 kept weights from 8,001
+    is not worth a probe."""
+    if len(levels) <= most:
+        return levels
+    low, high = math.log(levels[0].kept), math.log(levels[-1].kept)
+    picked: dict[int, Level] = {}
+    for i in range(most):
+        aim = math.exp(low + (high - low) * i / (most - 1))
+        nearest = min(levels, key=lambda level: abs(level.kept - aim))
+        picked.setdefault(nearest.kept, nearest)
+    return sorted(picked.values(), key=lambda level: level.kept)

@@ -29,6 +29,7 @@ from rayprune.pruning import (
     check_activation,
     check_reachable,
     sparsity_levels,
+    thinned,
     unit_layers,
 )
 from rayprune.rllib.network import ActorCriticSpec
@@ -36,6 +37,9 @@ from rayprune.store.point import TrialPoint
 from rayprune.sweep.frontier import MethodSearch
 from rayprune.sweep.workspace import check_name
 
+# The most levels a frontier search bisects per method: at most 7 probes. Neuron units have
+# fewer on most networks; weight units have thousands, thinned evenly in log(kept).
+FRONTIER_LEVELS = 64
 # Where each PruningSpec field sits in the YAML, for one-line errors that name the user's key.
 SPEC_KEYS = {
     "lam": "grid.lambda",
@@ -344,7 +348,10 @@ class SweepConfig(Strict):
                 continue
             point = TrialPoint(method, self.lambdas(method)[0], self.search.sparsity_min, 0)
             layers = unit_layers(self.spec_for(point), widths, self.network_for(point).gates)
-            levels = sparsity_levels(layers, self.search.sparsity_min, self.search.sparsity_max)
+            levels = thinned(
+                sparsity_levels(layers, self.search.sparsity_min, self.search.sparsity_max),
+                FRONTIER_LEVELS,
+            )
             searches.append(
                 MethodSearch(
                     method,

@@ -8,7 +8,14 @@ from ray.tune.search import Searcher
 
 from rayprune.errors import ConfigError, SweepError
 from rayprune.policy import ActionSpace, EnvSpaces
-from rayprune.pruning import PruningSchedule, PruningSpec, sparsity_levels, unit_layers
+from rayprune.pruning import (
+    Level,
+    PruningSchedule,
+    PruningSpec,
+    sparsity_levels,
+    thinned,
+    unit_layers,
+)
 from rayprune.store.point import TrialPoint
 from rayprune.sweep.config import parse_config
 from rayprune.sweep.frontier import (
@@ -47,6 +54,12 @@ def test_levels_are_the_distinct_neuron_counts_fewest_first():
     assert levels[0].target == 126 / 128
     assert levels[-1].target == 0.9
     assert levels[-2].target == 116 / 128  # the lowest target that keeps 12 per layer
+
+
+def test_thousands_of_weight_levels_are_thinned_evenly_in_log_units():
+    levels = [Level(1 - k / 1000, k) for k in range(1, 1001)]
+    assert [level.kept for level in thinned(levels, 4)] == [1, 10, 100, 1000]
+    assert thinned(levels[:3], 4) == levels[:3]
 
 
 def run_bisection(count: int, keeps_from: int | None) -> tuple[list[int], int | None]:
