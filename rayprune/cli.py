@@ -89,7 +89,8 @@ def sweep(
 
     cfg = load_config(config, set_ or [])
     trials = cfg.trial_count()
-    print(f"rayprune: {trials} trial(s), up to {trials * cfg.budget_env_steps:,} env steps")
+    most = "at most " if cfg.search.kind == "frontier" else ""  # the bisection may stop sooner
+    print(f"rayprune: {most}{trials} trial(s), up to {trials * cfg.budget_env_steps:,} env steps")
     if trials > max_trials and not yes:
         raise CommandError(
             f"{trials} trials is more than --max-trials {max_trials}: check the grid, or pass --yes"
