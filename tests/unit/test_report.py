@@ -34,6 +34,7 @@ from rayprune.report.html import comparison_table, figure, folded, plus_minus, s
 from rayprune.report.paper import PAPER_93, paper_return
 from rayprune.report.render import store_label
 from rayprune.store.best import choose_best
+from rayprune.store.frontier import FrontierRow, log_frontier
 from rayprune.store.point import TrialPoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -466,3 +467,43 @@ def test_a_sweep_of_older_rayprune_reads_with_todays_names(store, tmp_path):
     (row,) = rows_of(page, "comparison")
     assert "85.7%" in row and ">7x<" in row
     assert (out / "tiny_long-neurons.png").is_file()  # its per-layer curves were found
+
+
+def test_a_frontier_search_gets_its_figure_and_best_picks_its_smallest_answer(tmp_path):
+    """Probes of dsp at 0.5 (8 neurons, keeps) and 0.75 (4, does not) and of ssl at 0.75
+    (keeps): the report draws and lists them, and `best --frontier` takes ssl's answer, whose
+    [2, 2] policy has 16 weights against dsp's [4, 4] 40."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("front", artifact_location=(tmp_path / "art").as_uri())
+    probes = [("ppo", 0.0, 0.0, 500.0), ("dsp", 1e-4, 0.5, 495.0), ("dsp", 1e-4, 0.75, 100.0)]
+    for method, lam, target, ret in [*probes, ("ssl", 1e-4, 0.75, 490.0)]:
+        for seed in (0, 1):
+            point = {"method": method, "lambda": lam, "sparsity_target": target, "seed": seed}
+            rid = log_trial(client, exp, point, ret, "frontier")
+            client.log_param(rid, "search.keep", "0.95")
+
+    def row(method, target, kept, ret, retained, frontier):
+        return FrontierRow(method, target, 1e-4, kept, "neurons", ret, retained, 0.0, 2,
+                           retained >= 0.95, frontier)  # fmt: skip
+
+    rows = [
+        row("ppo", 0.0, 16, 500.0, 1.0, False),
+        row("random", 0.0, 0, 20.0, 0.0, False),
+        row("dsp", 0.5, 8, 495.0, 0.99, True),
+        row("dsp", 0.75, 4, 100.0, 0.17, False),
+        row("ssl", 0.75, 4, 490.0, 0.98, True),
+    ]
+    log_frontier(rows, uri, "front", "test")
+    page = write_report(uri, ["front"], tmp_path / "report").read_text()
+    assert "Frontier: retained return against units kept" in page
+    assert len(rows_of(page, "frontier-front")) == 5
+    assert (tmp_path / "report" / "front-frontier.png").stat().st_size > 0
+
+    choice = choose_best(uri, "front", frontier=True)
+    assert (choice.point.method, choice.point.sparsity_target) == ("ssl", 0.75)
+    assert choice.weights == 16 and choice.frontier.retained_mean == 0.98
+    plain = client.create_experiment("plain", artifact_location=(tmp_path / "art").as_uri())
+    log_trial(client, plain, {"method": "ppo", "lambda": 0.0, "sparsity_target": 0.0, "seed": 0}, 9)
+    with pytest.raises(NoEligibleRun, match="'plain' has no frontier answer"):
+        choose_best(uri, "plain", frontier=True)
