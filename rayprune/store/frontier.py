@@ -4,6 +4,7 @@ interrupted), read by the report and `rayprune best --frontier`."""
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,8 +12,8 @@ from typing import Any, NamedTuple
 from mlflow.tracking import MlflowClient
 
 from rayprune import names
-from rayprune.errors import ArtifactError
-from rayprune.store.tracking import experiment_id, log_summary
+from rayprune.errors import ArtifactError, SweepError
+from rayprune.store.tracking import experiment_id, log_summary, trial_runs
 
 SUMMARY = "frontier"  # the sweep-level MLflow run and its frontier.json / .csv
 RANDOM = "random"  # the row of the uniformly random policy
@@ -84,3 +85,38 @@ def read_frontier(client: MlflowClient, sweep: str) -> list[FrontierRow] | None:
             return [FrontierRow.from_json(r) for r in json.loads(Path(path).read_text())]
         except (ValueError, KeyError, TypeError) as err:
             raise ArtifactError(f"the frontier run of {sweep!r} is unreadable: {err}") from None
+
+
+class DenseResult(NamedTuple):
+    """A finished dense PPO trial of an earlier sweep."""
+
+    seed: int
+    eval_return: float
+    neurons: float
+
+
+def dense_results(
+    client: MlflowClient, sweep: str, env: str, seeds: list[int]
+) -> list[DenseResult]:
+    """The finished dense PPO trials of `sweep` on `env`, one per seed of `seeds`: an earlier
+    sweep as a frontier search's reference. Every seed must be there."""
+    found: dict[int, DenseResult] = {}
+    for run in trial_runs(client, sweep):
+        params, metrics = run.data.params, run.data.metrics
+        if params.get(names.METHOD) != names.DENSE_METHOD or names.EVAL_RETURN_MEAN not in metrics:
+            continue
+        if params.get(names.ENV) != env:
+            raise SweepError(
+                f"search.reference: sweep {sweep!r} trained on {params.get(names.ENV)}, not {env}"
+            )
+        seed = int(params[names.SEED])
+        found[seed] = DenseResult(
+            seed, metrics[names.EVAL_RETURN_MEAN], metrics.get(names.NEURONS_COMPACT, math.nan)
+        )
+    missing = [seed for seed in seeds if seed not in found]
+    if missing:
+        raise SweepError(
+            f"search.reference: sweep {sweep!r} has no finished dense PPO trial of seed "
+            f"{missing[0]} (it has seeds {sorted(found) or 'none'})"
+        )
+    return [found[seed] for seed in seeds]

@@ -168,6 +168,7 @@ class SearchSettings(Strict):
     keep: float = Field(0.95, gt=0, le=1)
     sparsity_min: float = Field(0.5, gt=0, lt=1)
     sparsity_max: float = Field(0.99, gt=0, lt=1)
+    reference: str | None = None  # frontier: an earlier sweep's dense PPO trials, not new ones
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SearchSettings:
@@ -175,6 +176,8 @@ class SearchSettings(Strict):
             raise ValueError("kind optuna needs num_samples (how many trials to sample)")
         if self.kind != "optuna" and self.num_samples is not None:
             raise ValueError(f"num_samples is for kind optuna; kind {self.kind} picks its trials")
+        if self.kind != "frontier" and self.reference is not None:
+            raise ValueError("reference is for kind frontier")
         if self.sparsity_min >= self.sparsity_max:
             raise ValueError(
                 f"sparsity_min ({self.sparsity_min}) must be below sparsity_max ({self.sparsity_max})"

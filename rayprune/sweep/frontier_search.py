@@ -14,8 +14,9 @@ from ray.tune.search import Searcher
 from rayprune import names
 from rayprune.errors import SweepError
 from rayprune.policy import EnvSpaces, check_env, eval_seed, random_return
-from rayprune.store.frontier import RANDOM, SUMMARY, FrontierRow, log_frontier
+from rayprune.store.frontier import RANDOM, SUMMARY, FrontierRow, dense_results, log_frontier
 from rayprune.store.point import TrialPoint
+from rayprune.store.tracking import client_for
 from rayprune.sweep.config import SweepConfig
 from rayprune.sweep.frontier import (
     Finished,
@@ -38,9 +39,16 @@ class FrontierSearch(Searcher):
     """Suggests the trials the search needs next; None while it waits for running ones."""
 
     def __init__(
-        self, searches: list[MethodSearch], seeds: list[int], r_random: float, keep: float
+        self,
+        searches: list[MethodSearch],
+        seeds: list[int],
+        r_random: float,
+        keep: float,
+        given: list[Finished] = (),
     ) -> None:
+        """`given`: trials finished before the search, an earlier sweep's dense PPO."""
         super().__init__(metric=names.EVAL_RETURN_MEAN, mode="max")
+        self.given = list(given)
         self.searches = searches
         self.seeds = seeds
         self.r_random = r_random
@@ -53,7 +61,7 @@ class FrontierSearch(Searcher):
         return {s.method: s.unit for s in self.searches}
 
     def history(self) -> list[Finished]:
-        return [
+        return self.given + [
             Finished(TrialPoint.from_params(self.asked[t]), f["eval_return"], f["kept"])
             for t, f in self.finished.items()
         ]
@@ -64,7 +72,9 @@ class FrontierSearch(Searcher):
     def wanted(self) -> list[TrialPoint] | None:
         """The points to run now, in order; None once the search is over."""
         finished = self.history()
+        given = {f.point for f in self.given}
         dense = [TrialPoint(names.DENSE_METHOD, 0.0, 0.0, s) for s in self.seeds]
+        dense = [p for p in dense if p not in given]
         try:
             ref = self.reference(finished)
         except SweepError as err:
@@ -128,9 +138,25 @@ def random_return_mean(cfg: SweepConfig) -> float:
     return statistics.fmean(returns)
 
 
-def frontier_searcher(cfg: SweepConfig, spaces: EnvSpaces) -> FrontierSearch:
+def reference_trials(cfg: SweepConfig, tracking_uri: str) -> list[Finished]:
+    """search.reference's dense PPO trials, as if the search had run them (none without one)."""
+    if cfg.search.reference is None:
+        return []
+    client = client_for(tracking_uri)
+    found = dense_results(client, cfg.search.reference, cfg.env, list(cfg.grid.seed))
+    return [
+        Finished(TrialPoint(names.DENSE_METHOD, 0.0, 0.0, d.seed), d.eval_return, d.neurons)
+        for d in found
+    ]
+
+
+def frontier_searcher(cfg: SweepConfig, spaces: EnvSpaces, tracking_uri: str) -> FrontierSearch:
     return FrontierSearch(
-        cfg.frontier_searches(spaces), list(cfg.grid.seed), random_return_mean(cfg), cfg.search.keep
+        cfg.frontier_searches(spaces),
+        list(cfg.grid.seed),
+        random_return_mean(cfg),
+        cfg.search.keep,
+        reference_trials(cfg, tracking_uri),
     )
 
 
@@ -154,7 +180,7 @@ def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontie
     """Print the frontier and log it as the sweep's `frontier` summary run; None when the
     search has no reference (dense PPO unfinished, or no better than random)."""
     spaces = check_env(cfg.env_spec())
-    finished = finished_trials(results, cfg, spaces)
+    finished = reference_trials(cfg, tracking_uri) + finished_trials(results, cfg, spaces)
     seeds, keep = list(cfg.grid.seed), cfg.search.keep
     r_random = random_return_mean(cfg)
     try:

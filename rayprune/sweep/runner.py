@@ -23,7 +23,7 @@ from rayprune.store.views import sweep_link
 from rayprune.sweep import search
 from rayprune.sweep.cluster import importable, preflight, ray_session, single_node
 from rayprune.sweep.config import SweepConfig, parse_config
-from rayprune.sweep.frontier_search import conclude
+from rayprune.sweep.frontier_search import conclude, reference_trials
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
 
@@ -62,6 +62,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     importable(cfg.py_modules)
     spaces = check_env(cfg.env_spec())
     cfg.check_reachable(spaces)
+    reference_trials(cfg, ws.tracking_uri)  # a reference sweep must hold every seed's dense PPO
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
@@ -79,7 +80,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
                 # the two-node test under load left a node idle while reused actors took every
                 # trial, and an idle node costs more than start-ups.
                 reuse_actors=single_node(),
-                **search.tune_options(cfg, spaces),
+                **search.tune_options(cfg, spaces, ws.tracking_uri),
             ),
             run_config=tune.RunConfig(
                 name=cfg.name,

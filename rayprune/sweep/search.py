@@ -80,11 +80,11 @@ def param_space(cfg: SweepConfig, tracking_uri: str) -> dict[str, Any]:
     return space
 
 
-def tune_options(cfg: SweepConfig, spaces: EnvSpaces) -> dict[str, Any]:
+def tune_options(cfg: SweepConfig, spaces: EnvSpaces, tracking_uri: str) -> dict[str, Any]:
     """search_alg, scheduler and num_samples for tune.TuneConfig (Tune's defaults for a grid)."""
     options: dict[str, Any] = {}
     if cfg.search.kind == "frontier":
-        options["search_alg"] = frontier_searcher(cfg, spaces)
+        options["search_alg"] = frontier_searcher(cfg, spaces, tracking_uri)
         options["num_samples"] = -1  # until the searcher says it has finished
     if cfg.search.kind == "optuna":
         options["search_alg"] = DistinctPoints(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rayprune.store.point import TrialPoint
-from tests.cli import REPO
+from tests.cli import REPO, one_line_error
 from tests.integration.test_sweep_cli import finished_runs, rayprune, runs_of, write_config
 
 pytestmark = pytest.mark.integration
@@ -24,12 +24,13 @@ KEEP = 0.95
 SEEDS = [0, 1]
 
 
-def frontier_config(tmp_path):
+def frontier_config(tmp_path, name="front", methods=("dsp", "ssl"), seeds=SEEDS, **search):
     return write_config(
-        tmp_path, name="front", env="tests.integration.frontier_env:StayEnv",
+        tmp_path, name=name, env="tests.integration.frontier_env:StayEnv",
         max_episode_steps=20, budget_env_steps=2000, max_concurrent_trials=2,
-        grid={"method": ["dsp", "ssl"], "lambda": [1e-4], "seed": SEEDS},
-        search={"kind": "frontier", "keep": KEEP, "sparsity_min": 0.5, "sparsity_max": 0.99},
+        grid={"method": list(methods), "lambda": [1e-4], "seed": list(seeds)},
+        search={"kind": "frontier", "keep": KEEP, "sparsity_min": 0.5, "sparsity_max": 0.99,
+                **search},
     )  # fmt: skip
 
 
@@ -113,3 +114,14 @@ def test_a_frontier_search_bisects_resumes_logs_and_picks(tmp_path):
         assert "from the frontier:" in best.stdout
     else:
         assert best.returncode == 2 and "has no frontier answer" in best.stderr
+
+    # an earlier sweep's dense PPO as the reference: no dense trial runs again
+    again = rayprune("sweep", frontier_config(tmp_path, "again", ["dsp"], reference="front"),
+                     cwd=tmp_path, env={"PYTHONPATH": str(REPO)})  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    _, runs = runs_of(tmp_path / "rayprune_results", "again")
+    assert {r.data.params["method"] for r in runs} == {"dsp"}
+    missing = rayprune("sweep", frontier_config(tmp_path, "third", seeds=[0, 5], reference="front"),
+                       cwd=tmp_path, env={"PYTHONPATH": str(REPO)})  # fmt: skip
+    one_line_error(missing, "sweep 'front' has no finished dense PPO trial of seed 5")
+    assert client.get_experiment_by_name("third") is None  # nothing recorded

@@ -181,6 +181,14 @@ def test_a_restored_searcher_continues_without_repeating_a_probe(tmp_path):
     assert len(done) + len(rest) == 1 + 3
 
 
+def test_an_earlier_sweeps_dense_trials_stand_in_for_the_reference():
+    cfg = frontier_config(grid={"method": ["dsp"], "lambda": [1e-4], "seed": [0, 1]})
+    given = [finished("ppo", 0.0, 0.0, seed, 500.0) for seed in (0, 1)]
+    searcher = FrontierSearch(cfg.frontier_searches(CARTPOLE), [0, 1], 20.0, 0.95, given)
+    order = play(searcher, keeps_from_ten_neurons)
+    assert all(p.method == "dsp" for p in order) and len(order) == 3 * 2
+
+
 def test_a_failed_dense_trial_ends_the_search():
     searcher = FrontierSearch(frontier_config().frontier_searches(CARTPOLE), [0], 20.0, 0.95)
     searcher.suggest("a")

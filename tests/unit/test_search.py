@@ -105,7 +105,7 @@ def key(point):
 
 
 def test_sampled_points_keep_the_rules_and_never_repeat():
-    points = drive(tune_options(config(grid=GRID, search=OPTUNA), CARTPOLE)["search_alg"], 40)
+    points = drive(tune_options(config(grid=GRID, search=OPTUNA), CARTPOLE, "")["search_alg"], 40)
     assert len(points) == 40 and len({key(p) for p in points}) == 40
     assert {p["method"] for p in points} == {"dsp", "ppo", "dropout"}
     for p in points:
@@ -118,13 +118,13 @@ def test_sampled_points_keep_the_rules_and_never_repeat():
             assert p["lambda"] == 0.0 and p["sparsity_target"] == 0.0
 
     fixed = config(grid={**GRID, "lambda": [1e-4]}, search=OPTUNA)
-    points = drive(tune_options(fixed, CARTPOLE)["search_alg"], 10)
+    points = drive(tune_options(fixed, CARTPOLE, "")["search_alg"], 10)
     assert {p["lambda"] for p in points if p["method"] == "dsp"} == {1e-4}
 
 
 def test_an_exhausted_space_ends_the_search():
     grid = {**GRID, "method": ["ppo", "dropout"], "sparsity_target": [0.9]}
-    points = drive(tune_options(config(grid=grid, search=OPTUNA), CARTPOLE)["search_alg"], 40)
+    points = drive(tune_options(config(grid=grid, search=OPTUNA), CARTPOLE, "")["search_alg"], 40)
     assert sorted((p["method"], p["seed"]) for p in points) == [
         ("dropout", 0), ("dropout", 1), ("ppo", 0), ("ppo", 1),
     ]  # fmt: skip
@@ -133,12 +133,12 @@ def test_an_exhausted_space_ends_the_search():
 def test_searcher_state_survives_a_restore(tmp_path):
     """What Tuner.restore does with it: no point sampled before is sampled again."""
     cfg = config(grid={**GRID, "method": ["ppo", "dropout"]}, search=OPTUNA)  # 2 + 4 points
-    searcher = tune_options(cfg, CARTPOLE)["search_alg"]
+    searcher = tune_options(cfg, CARTPOLE, "")["search_alg"]
     before = drive(searcher, 3)
     running = searcher.suggest("running")["point"]  # interrupted while this trial runs
     SearchGenerator(searcher).save_to_dir(str(tmp_path), session_str="s")
 
-    restored = tune_options(cfg, CARTPOLE)["search_alg"]
+    restored = tune_options(cfg, CARTPOLE, "")["search_alg"]
     SearchGenerator(restored).restore_from_dir(str(tmp_path))
     restored.on_trial_complete("running", {"eval_return_mean": 1.0, "weights_compact": 1.0})
     after = drive(restored, 20, prefix="after")
