@@ -88,9 +88,9 @@ def sweep(
     from rayprune.sweep.cluster import preflight
 
     cfg = load_config(config, set_ or [])
-    trials = cfg.trial_count()
+    trials, env_steps = cfg.bound()
     most = "at most " if cfg.search.kind == "frontier" else ""  # the bisection may stop sooner
-    print(f"rayprune: {most}{trials} trial(s), up to {trials * cfg.budget_env_steps:,} env steps")
+    print(f"rayprune: {most}{trials} trial(s), up to {env_steps:,} env steps")
     if trials > max_trials and not yes:
         raise CommandError(
             f"{trials} trials is more than --max-trials {max_trials}: check the grid, or pass --yes"

@@ -88,6 +88,7 @@ STOPPED_EARLY_TAG = "rayprune.stopped_early"
 NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attempt
 FAILURE_TAG = "rayprune.failure"  # why a trial's latest attempt failed, one line
 RECOVERED_TAG = "rayprune.recovered"  # an unreadable checkpoint skipped, and what was done
+STARTED_FROM_TAG = "rayprune.started_from"  # the trained trial a probe started from (init dense)
 SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (report, Pareto front), never a trial's
 DESCRIPTION_TAG = "mlflow.note.content"  # MLflow's run description, shown on the run's page
 # An experiment tag the MLflow UI (3.x) lists as a saved view of the runs page: PREFIX + view id.

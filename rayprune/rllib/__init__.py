@@ -12,6 +12,7 @@ _HOMES = {
     "pruning_metrics": "algo",
     "restore_algorithm": "algo",
     "sampler_module": "algo",
+    "start_from_trained": "algo",
     "training_loss": "algo",
     "frozen_normalization": "envs",
     "PruningPPOLearner": "learner",

@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.core import (
+    COMPONENT_ENV_RUNNER,
+    COMPONENT_ENV_TO_MODULE_CONNECTOR,
+    COMPONENT_LEARNER,
+    COMPONENT_LEARNER_GROUP,
+    COMPONENT_RL_MODULE,
+    DEFAULT_MODULE_ID,
+)
+from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from rayprune.policy import EnvSpec
 from rayprune.pruning import IterationMetrics, MaskedMLP, PruningSpec
@@ -98,6 +106,21 @@ def restore_algorithm(algo: Algorithm, path: Path) -> None:
             inference_only=True,
             timeout_seconds=30,
         )
+
+
+def start_from_trained(algo: Algorithm, path: Path) -> None:
+    """Start from the policy another trial trained (`path`: its saved algorithm, new stack):
+    its weights and its observation filter's statistics. The optimizer, the masks and the
+    pruning schedule start afresh."""
+    module_dir = COMPONENT_LEARNER_GROUP, COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+    trained = RLModule.from_checkpoint(str(Path(path, *module_dir)))
+    learner_module(algo).start_from(trained)
+    # trials sample in their own process (no remote EnvRunners): the local one holds the filter
+    connector = Path(path, COMPONENT_ENV_RUNNER, COMPONENT_ENV_TO_MODULE_CONNECTOR)
+    algo.env_runner.restore_from_path(str(connector), component=COMPONENT_ENV_TO_MODULE_CONNECTOR)
+    algo.env_runner_group.sync_weights(
+        from_worker_or_learner_group=algo.learner_group, inference_only=True, timeout_seconds=30
+    )
 
 
 def actor_of(algo: Algorithm) -> MaskedMLP:

@@ -15,6 +15,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 from torch import nn
 
+from rayprune.errors import SweepError
 from rayprune.policy import describe_action_space, obs_dim
 from rayprune.pruning import MaskedMLP
 from rayprune.pruning.masked_mlp import make_activation
@@ -70,6 +71,23 @@ class MaskedActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
+
+    def start_from(self, trained: MaskedActorCritic) -> None:
+        """Take a trained module's weights: the actor's, the critic's, the log-std. Masks, L0
+        gates, the teacher and the pruning step stay this module's own, so pruning starts afresh
+        from the trained policy."""
+        own = dict(self.named_parameters())
+        with torch.no_grad():
+            for name, value in trained.named_parameters():
+                if name.startswith("teacher."):
+                    continue
+                if name not in own or own[name].shape != value.shape:
+                    where = tuple(own[name].shape) if name in own else "nothing"
+                    raise SweepError(
+                        f"the trained policy's {name} {tuple(value.shape)} has {where} to go "
+                        "to here: its network differs from this sweep's model"
+                    )
+                own[name].copy_(value)
 
 
 class MaskedPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI, MaskedActorCritic):

@@ -26,6 +26,7 @@ from rayprune.names import (
     FAILURE_TAG,
     NODE_TAG,
     RECOVERED_TAG,
+    STARTED_FROM_TAG,
     STOPPED_EARLY_TAG,
     SUMMARY_TAG,
     SWEEP_TAG,
@@ -230,6 +231,12 @@ class TrialRun:
 
     def tag_node(self, node_id: str) -> None:
         self.client.set_tag(self.run_id, NODE_TAG, node_id)
+
+    def tag_started_from(self, sweep: str, run_name: str, key: str) -> None:
+        """Say on the run which trained trial's policy it started from."""
+        self.client.set_tag(
+            self.run_id, STARTED_FROM_TAG, f"sweep {sweep!r}, trial {run_name} (key {key})"
+        )
 
     def tag_recovery(self, what: str) -> None:
         """Say on the run that an attempt recovered from a bad checkpoint, and how."""

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pyarrow.fs
 from ray import tune
 
-from rayprune.errors import RaypruneError
+from rayprune.errors import RaypruneError, SweepError
 
 STATE_FILE = "rayprune_state.json"
 ALGO_DIR = "algorithm"
@@ -96,3 +96,33 @@ def usable(checkpoint: tune.Checkpoint | None) -> Iterator[Found]:
             yield Found(Path(d), state, skipped)
             return
     yield Found(None, TrialState(), skipped)
+
+
+@contextlib.contextmanager
+def trained(storage: str, sweep: str, trial: str) -> Iterator[Path]:
+    """Inside the newest checkpoint of a trial of `sweep` that holds its trained algorithm: a
+    finished trial's last checkpoint holds only its final metrics, the one before it the
+    algorithm at the budget. `trial`: the start of Tune's folder name, `{slug}` of `{slug}_{id}`."""
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage) if "://" in storage else (None, storage)
+    fs = fs or pyarrow.fs.LocalFileSystem()
+    folder = f"{root.rstrip('/')}/{sweep}"
+    for path in sorted(_listing(fs, folder, f"{trial}_")):
+        for checkpoint in sorted(_listing(fs, path, CHECKPOINT_PREFIX), reverse=True):
+            with tune.Checkpoint(checkpoint, filesystem=fs).as_directory() as d:
+                if (Path(d) / ALGO_DIR).is_dir():
+                    yield Path(d)
+                    return
+    raise SweepError(f"no checkpoint of trial {trial} in {folder} holds its trained policy")
+
+
+def _listing(fs: pyarrow.fs.FileSystem, folder: str, prefix: str) -> list[str]:
+    """The paths of the folders in `folder` whose names start with `prefix`."""
+    try:
+        found = fs.get_file_info(pyarrow.fs.FileSelector(folder))
+    except OSError:
+        return []
+    return [
+        i.path
+        for i in found
+        if i.type == pyarrow.fs.FileType.Directory and i.base_name.startswith(prefix)
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from rayprune import names
 from rayprune.errors import ConfigError, SpecError
 from rayprune.policy import EnvSpaces, EnvSpec, WrapperSpec, check_env
 from rayprune.pruning import (
@@ -169,6 +170,10 @@ class SearchSettings(Strict):
     sparsity_min: float = Field(0.5, gt=0, lt=1)
     sparsity_max: float = Field(0.99, gt=0, lt=1)
     reference: str | None = None  # frontier: an earlier sweep's dense PPO trials, not new ones
+    # frontier: a probe trains from scratch while pruning, or starts from dense PPO's trained
+    # policy of its seed and prunes while it fine-tunes for finetune_env_steps
+    init: Literal["scratch", "dense"] = "scratch"
+    finetune_env_steps: Int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SearchSettings:
@@ -178,6 +183,10 @@ class SearchSettings(Strict):
             raise ValueError(f"num_samples is for kind optuna; kind {self.kind} picks its trials")
         if self.kind != "frontier" and self.reference is not None:
             raise ValueError("reference is for kind frontier")
+        if self.kind != "frontier" and self.init != "scratch":
+            raise ValueError("init is for kind frontier")
+        if (self.init == "dense") != (self.finetune_env_steps is not None):
+            raise ValueError("init: dense needs finetune_env_steps, and only it takes them")
         if self.sparsity_min >= self.sparsity_max:
             raise ValueError(
                 f"sparsity_min ({self.sparsity_min}) must be below sparsity_max ({self.sparsity_max})"
@@ -261,13 +270,34 @@ class SweepConfig(Strict):
     def _schedule_fits(self) -> SweepConfig:
         if not any(METHODS[m].importance for m in self.grid.method):
             return self
-        iterations = -(-self.budget_env_steps // self.ppo.train_batch_size)
+        budget, key = self.pruning_budget()
+        iterations = -(-budget // self.ppo.train_batch_size)
         if self.pruning.end_iter > iterations:
             raise ValueError(
                 f"pruning.end_iter ({self.pruning.end_iter}) is past the budget's last iteration "
-                f"({iterations} = budget_env_steps / ppo.train_batch_size): the target would not be reached"
+                f"({iterations} = {key} / ppo.train_batch_size): the target would not be reached"
             )
         return self
+
+    @model_validator(mode="after")
+    def _stack_starts_from_dense(self) -> SweepConfig:
+        if self.search.init == "dense" and self.api_stack == "old":
+            raise ValueError("search.init: dense needs api_stack: new")
+        return self
+
+    def pruning_budget(self) -> tuple[int, str]:
+        """The env steps a pruning trial trains for, and the key that sets them."""
+        if self.search.init == "dense":
+            return self.search.finetune_env_steps, "search.finetune_env_steps"
+        return self.budget_env_steps, "budget_env_steps"
+
+    def starts_from_dense(self, point: TrialPoint) -> bool:
+        """Whether the trial starts from dense PPO's trained policy of its seed (search.init)."""
+        return self.search.init == "dense" and point.method != names.DENSE_METHOD
+
+    def budget_for(self, point: TrialPoint) -> int:
+        """The env steps `point`'s trial trains for."""
+        return self.pruning_budget()[0] if self.starts_from_dense(point) else self.budget_env_steps
 
     @model_validator(mode="after")
     def _stack_supports(self) -> SweepConfig:
@@ -332,15 +362,21 @@ class SweepConfig(Strict):
             for lam, target in itertools.product(self.lambdas(method), self.targets(method))
         ]
 
-    def trial_count(self) -> int:
-        """How many trials the sweep runs: grid points, Optuna's samples, or the most a frontier
-        search can run (it builds the environment to know the network's widths)."""
+    def bound(self) -> Bound:
+        """How many trials the sweep runs and their env steps: grid points, Optuna's samples, or
+        the most a frontier search can run (it builds the environment to know the network's
+        widths)."""
         if self.search.kind == "optuna":
-            return self.search.num_samples
+            trials = self.search.num_samples
+            return Bound(trials, trials * self.budget_env_steps)
         if self.search.kind == "frontier":
             searches = self.frontier_searches(check_env(self.env_spec()))
-            return len(self.grid.seed) * (1 + sum(s.most_probes * len(s.lambdas) for s in searches))
-        return len(self.cells()) * len(self.grid.seed)
+            probes = len(self.grid.seed) * sum(s.most_probes * len(s.lambdas) for s in searches)
+            dense = 0 if self.search.reference else len(self.grid.seed)  # an earlier sweep's
+            steps = dense * self.budget_env_steps + probes * self.pruning_budget()[0]
+            return Bound(dense + probes, steps)
+        trials = len(self.cells()) * len(self.grid.seed)
+        return Bound(trials, trials * self.budget_env_steps)
 
     def frontier_searches(self, spaces: EnvSpaces) -> list[MethodSearch]:
         """Per pruning method of grid.method, the levels its frontier search bisects."""
@@ -432,6 +468,13 @@ class SweepConfig(Strict):
         frontier = self.search.kind == "frontier"
         exclude = {"grid": {"sparsity_target"}} if frontier else None
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
+
+
+class Bound(NamedTuple):
+    """The most trials a sweep runs, and the env steps they train in all."""
+
+    trials: int
+    env_steps: int
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

@@ -30,6 +30,11 @@ from rayprune.sweep.frontier import (
 )
 
 
+def units_of(searches: list[MethodSearch]) -> dict[str, str]:
+    """What each method counts its kept units in: neurons, or weights."""
+    return {s.method: s.unit for s in searches}
+
+
 def kept_metric(unit: str) -> str:
     """The final metric that counts a policy's kept units."""
     return names.WEIGHTS_COMPACT if unit == "weights" else names.NEURONS_COMPACT
@@ -45,20 +50,20 @@ class FrontierSearch(Searcher):
         r_random: float,
         keep: float,
         given: list[Finished] = (),
+        from_dense: bool = False,
     ) -> None:
-        """`given`: trials finished before the search, an earlier sweep's dense PPO."""
+        """`given`: trials finished before the search, an earlier sweep's dense PPO;
+        `from_dense`: probes start from dense PPO's trained policies, so they wait for them."""
         super().__init__(metric=names.EVAL_RETURN_MEAN, mode="max")
         self.given = list(given)
         self.searches = searches
         self.seeds = seeds
         self.r_random = r_random
         self.keep = keep
+        self.from_dense = from_dense
         self.asked: dict[str, dict[str, Any]] = {}  # Tune trial id -> point params
         self.finished: dict[str, dict[str, Any]] = {}  # Tune trial id -> eval return, kept
         self.failure: str | None = None  # why the search cannot go on
-
-    def _units(self) -> dict[str, str]:
-        return {s.method: s.unit for s in self.searches}
 
     def history(self) -> list[Finished]:
         return self.given + [
@@ -80,6 +85,8 @@ class FrontierSearch(Searcher):
         except SweepError as err:
             self.failure = str(err)
             return None
+        if ref is None and self.from_dense:
+            return dense
         steps = [(s, s.step(finished, ref, self.keep)) for s in self.searches]
         probes = [p for s, step in steps if step.probe is not None for p in s.points(step.probe)]
         if ref is not None and not probes:
@@ -109,7 +116,7 @@ class FrontierSearch(Searcher):
             return
         point = TrialPoint.from_params(self.asked[trial_id])
         result = result or {}
-        unit = self._units().get(point.method, "neurons")
+        unit = units_of(self.searches).get(point.method, "neurons")
         self.finished[trial_id] = {
             "eval_return": None if error else result.get(names.EVAL_RETURN_MEAN),
             "kept": None if error else result.get(kept_metric(unit)),
@@ -157,12 +164,13 @@ def frontier_searcher(cfg: SweepConfig, spaces: EnvSpaces, tracking_uri: str) ->
         random_return_mean(cfg),
         cfg.search.keep,
         reference_trials(cfg, tracking_uri),
+        from_dense=cfg.search.init == "dense",
     )
 
 
-def finished_trials(results, cfg: SweepConfig, spaces: EnvSpaces) -> list[Finished]:
+def finished_trials(results, searches: list[MethodSearch]) -> list[Finished]:
     """Tune's results as the search reads them."""
-    units = {s.method: s.unit for s in cfg.frontier_searches(spaces)}
+    units = units_of(searches)
     finished = []
     for result in results:
         if not result.config:
@@ -179,8 +187,8 @@ def finished_trials(results, cfg: SweepConfig, spaces: EnvSpaces) -> list[Finish
 def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontier] | None:
     """Print the frontier and log it as the sweep's `frontier` summary run; None when the
     search has no reference (dense PPO unfinished, or no better than random)."""
-    spaces = check_env(cfg.env_spec())
-    finished = reference_trials(cfg, tracking_uri) + finished_trials(results, cfg, spaces)
+    searches = cfg.frontier_searches(check_env(cfg.env_spec()))
+    finished = reference_trials(cfg, tracking_uri) + finished_trials(results, searches)
     seeds, keep = list(cfg.grid.seed), cfg.search.keep
     r_random = random_return_mean(cfg)
     try:
@@ -192,7 +200,7 @@ def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontie
         print("\nrayprune: dense PPO has not finished on every seed: no frontier yet")
         return None
     dense = [f for f in finished if f.point.method == names.DENSE_METHOD]
-    frontiers = summarize(cfg.frontier_searches(spaces), finished, ref, keep)
+    frontiers = summarize(searches, finished, ref, keep)
     print_frontier(frontiers, ref, keep, len(seeds))
     rows = [score_probe(dense, seeds, [0.0], ref).row("neurons", keep, frontier=False)]
     rows.append(_random_row(ref, len(seeds)))

@@ -21,6 +21,7 @@ from rayprune.store.tracking import (
 )
 from rayprune.store.views import sweep_link
 from rayprune.sweep import search
+from rayprune.sweep.checkpoints import trained
 from rayprune.sweep.cluster import importable, preflight, ray_session, single_node
 from rayprune.sweep.config import SweepConfig, parse_config
 from rayprune.sweep.frontier_search import conclude, reference_trials
@@ -63,6 +64,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     spaces = check_env(cfg.env_spec())
     cfg.check_reachable(spaces)
     reference_trials(cfg, ws.tracking_uri)  # a reference sweep must hold every seed's dense PPO
+    check_dense_starts(cfg, ws)
     # Refuses a name already taken in the store, before the sweep is recorded.
     create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
     ws.save_sweep(cfg.name, cfg.dump())
@@ -71,7 +73,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     with ray_session(ws.address, cfg.py_modules):
         tuner = tune.Tuner(
             _trainable(),
-            param_space=search.param_space(cfg, ws.tracking_uri),
+            param_space=search.param_space(cfg, ws.tracking_uri, ws.storage),
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=cfg.max_concurrent_trials,
                 trial_dirname_creator=trial_dirname,
@@ -94,6 +96,31 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
             ),
         )
         return _finish(_fit(tuner, cfg, ws), cfg, ws)
+
+
+def check_dense_starts(cfg: SweepConfig, ws: Workspace) -> None:
+    """search.init dense from search.reference: the probes start from that sweep's dense PPO
+    policies, which must fit this sweep's network and observation filter and lie in its storage."""
+    name = cfg.search.reference
+    if cfg.search.init != "dense" or name is None:
+        return
+    raw, recorded = ws.load_sweep(name)
+    reference = parse_config(raw)
+    for key in ("model", "normalize_observations"):
+        theirs, ours = getattr(reference, key), getattr(cfg, key)
+        if theirs != ours:
+            raise SweepError(
+                f"search.reference {name!r} trained dense PPO with {key} {theirs}, this sweep "
+                f"has {ours}: init dense starts from its policies, so they must be the same"
+            )
+    if recorded.storage != ws.storage:
+        raise SweepError(
+            f"search.reference {name!r} keeps its checkpoints in {recorded.storage}, this sweep "
+            f"in {ws.storage}: init dense needs both in one storage"
+        )
+    for seed in cfg.grid.seed:
+        with trained(ws.storage, name, TrialPoint(names.DENSE_METHOD, 0.0, 0.0, seed).slug):
+            pass
 
 
 def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:

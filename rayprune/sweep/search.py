@@ -57,11 +57,16 @@ def describe(cfg: SweepConfig) -> str:
     elif cfg.search.kind == "frontier":
         s = cfg.search
         methods = [m for m in cfg.grid.method if m != names.DENSE_METHOD]
+        dense = f"sweep {s.reference!r}'s dense PPO" if s.reference else "dense PPO"
         trials = (
-            f"a frontier search at keep {s.keep:g}: dense PPO on {len(cfg.grid.seed)} seed(s), "
+            f"a frontier search at keep {s.keep:g}: {dense} on {len(cfg.grid.seed)} seed(s), "
             f"then per method ({', '.join(methods)}) a bisection of the sparsity target in "
             f"[{s.sparsity_min:g}, {s.sparsity_max:g}]"
         )
+        if s.init == "dense":
+            trials += (
+                f", each probe pruning dense PPO's policy over {s.finetune_env_steps:,} env steps"
+            )
     else:
         trials = (
             f"up to {cfg.search.num_samples} trials sampled by Optuna NSGA-II "
@@ -72,9 +77,10 @@ def describe(cfg: SweepConfig) -> str:
     return trials
 
 
-def param_space(cfg: SweepConfig, tracking_uri: str) -> dict[str, Any]:
-    """The trainable's config; with Optuna the searcher adds each trial's "point"."""
-    space: dict[str, Any] = {"sweep": cfg.dump(), "tracking_uri": tracking_uri}
+def param_space(cfg: SweepConfig, tracking_uri: str, storage: str) -> dict[str, Any]:
+    """The trainable's config; with Optuna and the frontier search the searcher adds each
+    trial's "point". `storage`: Tune's, where a frontier probe finds dense PPO's checkpoint."""
+    space: dict[str, Any] = {"sweep": cfg.dump(), "tracking_uri": tracking_uri, "storage": storage}
     if cfg.search.kind == "grid":
         space["point"] = tune.grid_search([p.to_params() for p in cfg.points()])
     return space

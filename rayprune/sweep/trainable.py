@@ -29,6 +29,7 @@ from rayprune.rllib import (
     frozen_normalization,
     pruning_metrics,
     restore_algorithm,
+    start_from_trained,
     training_loss,
 )
 from rayprune.rllib.compat import algorithm_logs_here
@@ -40,6 +41,7 @@ from rayprune.sweep.checkpoints import (
     CorruptCheckpoint,
     TrialState,
     read_state,
+    trained,
     usable,
     write_state,
 )
@@ -70,8 +72,8 @@ def trial_params(cfg: SweepConfig, point: TrialPoint) -> dict[str, Any]:
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Tune function trainable. config: {"sweep": SweepConfig dump, "tracking_uri", "point":
-    TrialPoint.to_params()}."""
+    """Tune function trainable. config: {"sweep": SweepConfig dump, "tracking_uri", "storage",
+    "point": TrialPoint.to_params()}."""
     cfg = SweepConfig.model_validate(config["sweep"])
     point = TrialPoint.from_params(config["point"])
     key = point.key(cfg.name)
@@ -89,18 +91,20 @@ def train_trial(config: dict[str, Any]) -> None:
     )  # fmt: skip
     run.tag_node(ray.get_runtime_context().get_node_id())
     try:
-        _train(cfg, point, run)
+        _train(cfg, point, run, config["storage"])
     except BaseException as err:
         run.finish("FAILED", reason=f"{type(err).__name__}: {err}")
         raise
     run.finish("FINISHED")
 
 
-def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun) -> None:
+def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun, storage: str) -> None:
     algo = _build(cfg, point)
     try:
         env_steps = _restore(algo, run)
-        _loop(algo, cfg, run, env_steps)
+        if env_steps == 0 and cfg.starts_from_dense(point):
+            _start_from_dense(algo, cfg, point, storage, run)
+        _loop(algo, cfg, run, env_steps, cfg.budget_for(point))
         final = _export_and_evaluate(algo, cfg, point, run)
     finally:
         algo.stop()
@@ -116,6 +120,18 @@ def _restore(algo, run: TrialRun) -> float:
         if found.folder is not None:
             restore_algorithm(algo, found.folder / ALGO_DIR)
         return found.state.env_steps
+
+
+def _start_from_dense(
+    algo, cfg: SweepConfig, point: TrialPoint, storage: str, run: TrialRun
+) -> None:
+    """search.init dense: start from the policy dense PPO trained on this seed, in this sweep
+    or in search.reference's."""
+    dense = TrialPoint(names.DENSE_METHOD, 0.0, 0.0, point.seed)
+    sweep = cfg.search.reference or cfg.name
+    with trained(storage, sweep, dense.slug) as folder:
+        start_from_trained(algo, folder / ALGO_DIR)
+    run.tag_started_from(sweep, dense.run_name, dense.key(sweep))
 
 
 def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
@@ -144,18 +160,18 @@ def _build(cfg: SweepConfig, point: TrialPoint):
     ).build_algo()
 
 
-def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float) -> None:
-    """Train to the budget from `env_steps` (where the checkpoint left off: one that already
-    reached it only needs its export). Metrics reach MLflow with each checkpoint."""
+def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float, budget: int) -> None:
+    """Train to `budget` env steps from `env_steps` (where the checkpoint left off: one that
+    already reached it only needs its export). Metrics reach MLflow with each checkpoint."""
     pending: list[tuple[int, dict[str, float]]] = []
-    while env_steps < cfg.budget_env_steps:
+    while env_steps < budget:
         result = algo.train()
         row = iteration_metrics(result)
         step = int(result["training_iteration"])
         check_finite(step, training_loss(result), row[names.REGULARIZER])
         pending.append((step, row))
         env_steps = row[names.ENV_STEPS]
-        if env_steps >= cfg.budget_env_steps or step % cfg.checkpoint_every == 0:
+        if env_steps >= budget or step % cfg.checkpoint_every == 0:
             run.log_curve(pending)
             pending = []
             _report(row, TrialState(env_steps=env_steps, iteration=step), algo)

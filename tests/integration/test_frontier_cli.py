@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rayprune.store.point import TrialPoint
 from tests.cli import REPO, one_line_error
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 LEVELS = {2 * k: (16 - k) / 16 for k in range(1, 9)}
 KEEP = 0.95
 SEEDS = [0, 1]
+FROM_DENSE = {"init": "dense", "finetune_env_steps": 1500}  # 3 iterations of 500
 
 
 def frontier_config(tmp_path, name="front", methods=("dsp", "ssl"), seeds=SEEDS, **search):
@@ -115,12 +117,34 @@ def test_a_frontier_search_bisects_resumes_logs_and_picks(tmp_path):
     else:
         assert best.returncode == 2 and "has no frontier answer" in best.stderr
 
-    # an earlier sweep's dense PPO as the reference: no dense trial runs again
-    again = rayprune("sweep", frontier_config(tmp_path, "again", ["dsp"], reference="front"),
-                     cwd=tmp_path, env={"PYTHONPATH": str(REPO)})  # fmt: skip
+    # an earlier sweep's dense PPO as the reference, its probes starting from those policies:
+    # no dense trial runs again, and each probe fine-tunes for 3 iterations, not 4
+    again = rayprune(
+        "sweep", frontier_config(tmp_path, "again", ["dsp"], reference="front", **FROM_DENSE),
+        cwd=tmp_path, env={"PYTHONPATH": str(REPO)},
+    )  # fmt: skip
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    _, runs = runs_of(tmp_path / "rayprune_results", "again")
-    assert {r.data.params["method"] for r in runs} == {"dsp"}
+    _, again_runs = runs_of(tmp_path / "rayprune_results", "again")
+    assert {r.data.params["method"] for r in again_runs} == {"dsp"}
+    tuned = [r.data.metrics["train/env_steps"] for r in again_runs]
+    scratch = [r.data.metrics["train/env_steps"] for r in runs]
+    assert 1500 <= min(tuned) <= max(tuned) < 2000 <= min(scratch), (tuned, scratch)
+    for run in again_runs:  # each says which of front's dense PPO policies it started from
+        dense = TrialPoint("ppo", 0.0, 0.0, int(run.data.params["seed"]))
+        assert f"(key {dense.key('front')})" in run.data.tags["rayprune.started_from"]
+    other = write_config(
+        tmp_path,
+        **{
+            **yaml.safe_load(
+                frontier_config(
+                    tmp_path, "fourth", ["dsp"], reference="front", **FROM_DENSE
+                ).read_text()
+            ),
+            "model": {"hidden": [8, 8]},
+        },
+    )
+    mismatch = rayprune("sweep", other, cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
+    one_line_error(mismatch, "search.reference 'front' trained dense PPO with model")
     missing = rayprune("sweep", frontier_config(tmp_path, "third", seeds=[0, 5], reference="front"),
                        cwd=tmp_path, env={"PYTHONPATH": str(REPO)})  # fmt: skip
     one_line_error(missing, "sweep 'front' has no finished dense PPO trial of seed 5")

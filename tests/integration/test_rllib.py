@@ -13,6 +13,7 @@ from rayprune.rllib import (
     learner_module,
     restore_algorithm,
     sampler_module,
+    start_from_trained,
 )
 from rayprune.rllib.compat import local_learner
 from rayprune.rllib.ppo_loss import lean_loss_applies
@@ -171,6 +172,50 @@ def test_restore_keeps_masks_step_and_syncs_samplers(local_ray, tmp_path):
         assert result["learners"]["default_policy"]["sparsity_target_now"] == 0.75
     finally:
         restored.stop()
+
+
+def test_a_probe_starts_from_dense_ppos_trained_policy_and_filter(local_ray, tmp_path):
+    """search.init dense: the trained actor, critic and observation statistics carry over (to the
+    samplers too); masks, the pruning step and the optimizer start afresh."""
+    from rayprune.errors import SweepError
+    from rayprune.rllib import frozen_normalization
+
+    def config(pruning, hidden=MODEL["hidden"]):
+        return build_ppo_config(
+            env="CartPole-v1", seed=0, ppo=PPO, pruning=PruningSpec.from_dict(pruning),
+            network=ActorCriticSpec.from_dict({**MODEL, "hidden": hidden}),
+            num_envs_per_env_runner=2, normalize_observations=True,
+        )  # fmt: skip
+
+    dense = config({"method": "ppo"}).build_algo()
+    try:
+        dense.train()
+        dense.train()
+        trained = {k: v.clone() for k, v in learner_module(dense).state_dict().items()}
+        norm = frozen_normalization(dense)
+        dense.save_to_path(str(tmp_path / "dense"))
+    finally:
+        dense.stop()
+    probe = config(dsp(target=0.5, start=1, end=2)).build_algo()
+    try:
+        start_from_trained(probe, tmp_path / "dense")
+        learner, sampler = learner_module(probe), sampler_module(probe)
+        for name in ("actor.hidden.0.weight", "actor.head.bias", "critic.0.weight"):
+            assert torch.equal(learner.state_dict()[name], trained[name])
+        assert torch.equal(sampler.actor.hidden[1].weight, trained["actor.hidden.1.weight"])
+        assert int(learner.prune_step) == 0 and kept(learner) == [16, 16]
+        assert frozen_normalization(probe) == norm
+        probe.train()
+        probe.train()
+        assert kept(learner_module(probe)) == [8, 8]  # its own schedule, from its first iteration
+    finally:
+        probe.stop()
+    wider = config(dsp(), hidden=[32, 32]).build_algo()
+    try:
+        with pytest.raises(SweepError, match=r"actor.hidden.0.weight \(16, 4\) has \(32, 4\)"):
+            start_from_trained(wider, tmp_path / "dense")
+    finally:
+        wider.stop()
 
 
 def test_dense_ppo_runs_through_the_same_module(local_ray):

@@ -189,6 +189,39 @@ def test_an_earlier_sweeps_dense_trials_stand_in_for_the_reference():
     assert all(p.method == "dsp" for p in order) and len(order) == 3 * 2
 
 
+def test_probes_that_start_from_dense_ppo_wait_for_every_seeds_policy():
+    searches = frontier_config().frontier_searches(CARTPOLE)
+    searcher = FrontierSearch(searches, [0, 1], 20.0, 0.95, from_dense=True)
+    first = [TrialPoint.from_params(searcher.suggest(t)["point"]) for t in ("a", "b")]
+    assert [(p.method, p.seed) for p in first] == [("ppo", 0), ("ppo", 1)]
+    searcher.on_trial_complete("a", {"eval_return_mean": 500.0, "neurons_compact": 32.0})
+    assert searcher.suggest("c") is None  # seed 1's dense PPO still trains
+    searcher.on_trial_complete("b", {"eval_return_mean": 500.0, "neurons_compact": 32.0})
+    assert TrialPoint.from_params(searcher.suggest("c")["point"]).method == "dsp"
+    # from scratch, a probe runs beside dense PPO
+    scratch = FrontierSearch(searches, [0, 1], 20.0, 0.95)
+    assert [TrialPoint.from_params(scratch.suggest(t)["point"]).method for t in "abc"] == [
+        "ppo",
+        "ppo",
+        "dsp",
+    ]
+
+
+def test_probes_from_dense_ppo_train_for_the_fine_tuning_budget_only():
+    cfg = frontier_config(
+        search={**FRONTIER, "init": "dense", "finetune_env_steps": 20_000},
+        pruning={"start_iter": 1, "end_iter": 10},
+    )
+    dense, probe = TrialPoint("ppo", 0.0, 0.0, 0), TrialPoint("dsp", 1e-4, 0.75, 0)
+    assert (cfg.budget_for(dense), cfg.budget_for(probe)) == (200_000, 20_000)
+    assert cfg.starts_from_dense(probe) and not cfg.starts_from_dense(dense)
+    # 2 seeds of dense PPO at 200k, then at most 4 probes (8 levels) x 2 methods x 2 seeds at 20k
+    assert cfg.bound() == (2 + 16, 2 * 200_000 + 16 * 20_000)
+    assert frontier_config().bound() == (18, 18 * 200_000)
+    reference = {**FRONTIER, "reference": "earlier"}  # its dense PPO trained already
+    assert frontier_config(search=reference).bound() == (16, 16 * 200_000)
+
+
 def test_a_failed_dense_trial_ends_the_search():
     searcher = FrontierSearch(frontier_config().frontier_searches(CARTPOLE), [0], 20.0, 0.95)
     searcher.suggest("a")
@@ -210,6 +243,25 @@ def test_a_failed_dense_trial_ends_the_search():
         (
             {"scheduler": {"kind": "asha", "grace_period": 1000}},
             "a trial stopped early does not have",
+        ),
+        ({"search": {**FRONTIER, "init": "dense"}}, "init: dense needs finetune_env_steps"),
+        ({"search": {**FRONTIER, "finetune_env_steps": 10_000}}, "and only it takes them"),
+        ({"search": {"init": "dense", "finetune_env_steps": 10_000}}, "init is for kind frontier"),
+        (
+            {
+                "search": {**FRONTIER, "init": "dense", "finetune_env_steps": 20_000},
+                "ppo": {"train_batch_size": 2000},
+                "pruning": {"start_iter": 1, "end_iter": 12},
+            },
+            "(10 = search.finetune_env_steps / ppo.train_batch_size)",
+        ),
+        (
+            {
+                "search": {**FRONTIER, "init": "dense", "finetune_env_steps": 10_000},
+                "pruning": {"start_iter": 1, "end_iter": 5},
+                "api_stack": "old",
+            },
+            "search.init: dense needs api_stack: new",
         ),
     ],
 )

@@ -29,6 +29,7 @@ from rayprune.sweep.checkpoints import (
     CorruptCheckpoint,
     TrialState,
     read_state,
+    trained,
     usable,
     write_state,
 )
@@ -123,7 +124,7 @@ def test_reachable_targets_pass():
 def test_trials_are_counted_without_listing_them():
     grid = {"method": ["dsp", "ppo"], "lambda": [1e-4, 1e-3], "sparsity_target": [0.5, 0.9]}
     cfg = parse_config({**BASE, "grid": {**grid, "seed": list(range(5))}})
-    assert cfg.trial_count() == (2 * 2 + 1) * 5 == len(cfg.points())
+    assert cfg.bound().trials == (2 * 2 + 1) * 5 == len(cfg.points())
 
 
 def test_a_huge_grid_is_refused_before_anything_is_recorded(tmp_path):
@@ -301,6 +302,21 @@ def test_checkpoints_of_older_rayprune_still_read(tmp_path):
     folder = checkpoint_dir(tmp_path, 1, None)
     (folder / "rayprune_state.json").write_text(json.dumps({"iteration": 10, "env_steps": 20000}))
     assert read_state(folder) == TrialState(env_steps=20000, iteration=10)
+
+
+def test_a_probe_finds_dense_ppos_trained_policy_in_its_trials_checkpoints(tmp_path):
+    final = {"eval_return_mean": 500.0}
+    trial = tmp_path / "front" / "ppo-seed1_a1b2c_00001"
+    checkpoint_dir(trial, 1, TrialState(env_steps=4000.0, iteration=2))
+    checkpoint_dir(trial, 2, TrialState(env_steps=8000.0, iteration=4))
+    checkpoint_dir(trial, 3, TrialState(final=final), algorithm=False)  # the final metrics only
+    other = tmp_path / "front" / "ppo-seed10_a1b2c_00002"  # seed 10, not 1
+    checkpoint_dir(other, 9, TrialState(env_steps=8000.0, iteration=4))
+    with trained(str(tmp_path), "front", "ppo-seed1") as folder:
+        assert folder == trial / "checkpoint_000002"
+    with pytest.raises(SweepError, match="no checkpoint of trial ppo-seed2 in .*front holds"):
+        with trained(str(tmp_path), "front", "ppo-seed2"):
+            pass
 
 
 # --- the policy folder and `best` ------------------------------------------------------------
