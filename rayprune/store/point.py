@@ -32,6 +32,11 @@ class TrialPoint:
         }
 
     @classmethod
+    def dense(cls, seed: int) -> TrialPoint:
+        """Dense PPO's point on `seed`: the frontier search's reference and init dense's start."""
+        return cls(names.DENSE_METHOD, 0.0, 0.0, seed)
+
+    @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrialPoint:
         return cls(
             method=str(params[names.METHOD]),

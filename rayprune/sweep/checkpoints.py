@@ -60,14 +60,7 @@ def newest_first(checkpoint: tune.Checkpoint) -> list[tune.Checkpoint]:
     """The checkpoint Tune restores, then the trial's older ones beside it, newest first."""
     fs, path = checkpoint.filesystem, checkpoint.path
     parent = path.rstrip("/").rpartition("/")[0]
-    try:
-        found = fs.get_file_info(pyarrow.fs.FileSelector(parent))
-    except OSError:
-        found = []
-    older = sorted(
-        (i.path for i in found if i.base_name.startswith(CHECKPOINT_PREFIX) and i.path != path),
-        reverse=True,
-    )
+    older = sorted((p for p in _listing(fs, parent, CHECKPOINT_PREFIX) if p != path), reverse=True)
     return [checkpoint, *(tune.Checkpoint(p, filesystem=fs) for p in older)]
 
 
@@ -103,8 +96,8 @@ def trained(storage: str, sweep: str, trial: str) -> Iterator[Path]:
     """Inside the newest checkpoint of a trial of `sweep` that holds its trained algorithm: a
     finished trial's last checkpoint holds only its final metrics, the one before it the
     algorithm at the budget. `trial`: the start of Tune's folder name, `{slug}` of `{slug}_{id}`."""
-    fs, root = pyarrow.fs.FileSystem.from_uri(storage) if "://" in storage else (None, storage)
-    fs = fs or pyarrow.fs.LocalFileSystem()
+    local = pyarrow.fs.LocalFileSystem(), storage
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage) if "://" in storage else local
     folder = f"{root.rstrip('/')}/{sweep}"
     for path in sorted(_listing(fs, folder, f"{trial}_")):
         for checkpoint in sorted(_listing(fs, path, CHECKPOINT_PREFIX), reverse=True):
@@ -116,13 +109,10 @@ def trained(storage: str, sweep: str, trial: str) -> Iterator[Path]:
 
 
 def _listing(fs: pyarrow.fs.FileSystem, folder: str, prefix: str) -> list[str]:
-    """The paths of the folders in `folder` whose names start with `prefix`."""
+    """The paths of the entries in `folder` whose names start with `prefix` (none when the
+    folder cannot be read)."""
     try:
         found = fs.get_file_info(pyarrow.fs.FileSelector(folder))
     except OSError:
         return []
-    return [
-        i.path
-        for i in found
-        if i.type == pyarrow.fs.FileType.Directory and i.base_name.startswith(prefix)
-    ]
+    return [i.path for i in found if i.base_name.startswith(prefix)]

@@ -78,7 +78,7 @@ class FrontierSearch(Searcher):
         """The points to run now, in order; None once the search is over."""
         finished = self.history()
         given = {f.point for f in self.given}
-        dense = [TrialPoint(names.DENSE_METHOD, 0.0, 0.0, s) for s in self.seeds]
+        dense = [TrialPoint.dense(s) for s in self.seeds]
         dense = [p for p in dense if p not in given]
         try:
             ref = self.reference(finished)
@@ -151,10 +151,7 @@ def reference_trials(cfg: SweepConfig, tracking_uri: str) -> list[Finished]:
         return []
     client = client_for(tracking_uri)
     found = dense_results(client, cfg.search.reference, cfg.env, list(cfg.grid.seed))
-    return [
-        Finished(TrialPoint(names.DENSE_METHOD, 0.0, 0.0, d.seed), d.eval_return, d.neurons)
-        for d in found
-    ]
+    return [Finished(TrialPoint.dense(d.seed), d.eval_return, d.neurons) for d in found]
 
 
 def frontier_searcher(cfg: SweepConfig, spaces: EnvSpaces, tracking_uri: str) -> FrontierSearch:

@@ -119,7 +119,7 @@ def check_dense_starts(cfg: SweepConfig, ws: Workspace) -> None:
             f"in {ws.storage}: init dense needs both in one storage"
         )
     for seed in cfg.grid.seed:
-        with trained(ws.storage, name, TrialPoint(names.DENSE_METHOD, 0.0, 0.0, seed).slug):
+        with trained(ws.storage, name, TrialPoint.dense(seed).slug):
             pass
 
 

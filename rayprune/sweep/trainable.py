@@ -127,7 +127,7 @@ def _start_from_dense(
 ) -> None:
     """search.init dense: start from the policy dense PPO trained on this seed, in this sweep
     or in search.reference's."""
-    dense = TrialPoint(names.DENSE_METHOD, 0.0, 0.0, point.seed)
+    dense = TrialPoint.dense(point.seed)
     sweep = cfg.search.reference or cfg.name
     with trained(storage, sweep, dense.slug) as folder:
         start_from_trained(algo, folder / ALGO_DIR)
