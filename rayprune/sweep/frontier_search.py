@@ -14,7 +14,15 @@ from ray.tune.search import Searcher
 from rayprune import names
 from rayprune.errors import SweepError
 from rayprune.policy import EnvSpaces, check_env, eval_seed, random_return
-from rayprune.store.frontier import RANDOM, SUMMARY, FrontierRow, dense_results, log_frontier
+from rayprune.store.frontier import (
+    RANDOM,
+    SUMMARY,
+    FrontierRow,
+    SearchCost,
+    dense_results,
+    log_frontier,
+    search_cost,
+)
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import client_for
 from rayprune.sweep.config import SweepConfig
@@ -199,6 +207,7 @@ def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontie
     dense = [f for f in finished if f.point.method == names.DENSE_METHOD]
     frontiers = summarize(searches, finished, ref, keep)
     print_frontier(frontiers, ref, keep, len(seeds))
+    print_cost(search_cost(client_for(tracking_uri), cfg.name))
     rows = [score_probe(dense, seeds, [0.0], ref).row("neurons", keep, frontier=False)]
     rows.append(_random_row(ref, len(seeds)))
     for f in frontiers:
@@ -210,6 +219,7 @@ def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontie
         f"keeps {keep:g}; the rows of method ppo and random are the references."
     )
     log_frontier(rows, tracking_uri, cfg.name, description)
+    print(f"  logged to MLflow: run {SUMMARY!r}, artifacts {SUMMARY}.json and {SUMMARY}.csv")
     return frontiers
 
 
@@ -239,4 +249,12 @@ def print_frontier(frontiers: list[MethodFrontier], ref: Reference, keep: float,
             f"{f.method:<8} {p.sparsity_target:>9.4g} {kept:>16} {p.lam:>8.2g} {retained:>16} "
             f"{len(f.probes):>7}{state}"
         )
-    print(f"  logged to MLflow: run {SUMMARY!r}, artifacts {SUMMARY}.json and {SUMMARY}.csv")
+
+
+def print_cost(cost: SearchCost) -> None:
+    spent = [
+        f"{'dense PPO' if m == names.DENSE_METHOD else m} {n} trials, "
+        f"{cost.env_steps[m]:,} env steps"
+        for m, n in cost.trials.items()
+    ]
+    print(f"  cost: {'; '.join(spent)}; {cost.wall_minutes:.1f} min from first start to last end")

@@ -3,6 +3,7 @@ side, interrupted and resumed, its summary run, its figure in the report, `best 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,13 @@ def test_a_frontier_search_bisects_resumes_logs_and_picks(tmp_path):
                 k for k in probed if any(r["kept"] == k and r["keeps"] for r in rows)
             )
     assert "Frontier at keep 0.95" in proc.stdout
+    # its cost: each probe once per seed, 2000 env steps each (less than a 500-step batch over)
+    for method in ("dsp", "ssl"):
+        trials = len(expected_probes(returns, r_random, method)) * len(SEEDS)
+        spent = re.search(rf"{method} (\d+) trials, ([\d,]+) env steps", proc.stdout)
+        assert int(spent[1]) == trials, proc.stdout[-2000:]
+        assert 2000 * trials <= int(spent[2].replace(",", "")) < 2500 * trials
+    assert "cost: dense PPO 2 trials" in proc.stdout
 
     page = (tmp_path / "rayprune_results" / "reports" / "front" / "report.html").read_text()
     assert "Frontier: retained return against units kept" in page
@@ -126,6 +134,7 @@ def test_a_frontier_search_bisects_resumes_logs_and_picks(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     _, again_runs = runs_of(tmp_path / "rayprune_results", "again")
     assert {r.data.params["method"] for r in again_runs} == {"dsp"}
+    assert f"cost: dsp {len(again_runs)} trials" in again.stdout  # front's dense PPO is not its
     tuned = [r.data.metrics["train/env_steps"] for r in again_runs]
     scratch = [r.data.metrics["train/env_steps"] for r in runs]
     assert 1500 <= min(tuned) <= max(tuned) < 2000 <= min(scratch), (tuned, scratch)
