@@ -275,7 +275,10 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
 @app.command("eval")
 def eval_(
     policy_dir: Annotated[Path, typer.Argument(help="A compact_policy folder.")],
-    episodes: Annotated[int, typer.Option(min=1)] = 20,
+    episodes: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Episodes (default: as many as the sweep evaluated it on)."),
+    ] = None,
     env: Annotated[
         Optional[str],
         typer.Option(
@@ -283,7 +286,13 @@ def eval_(
             "env_config, wrappers and time limit, from compression.json)."
         ),
     ] = None,
-    seed: int = 0,
+    seed: Annotated[
+        Optional[int],
+        typer.Option(
+            help="First episode's seed (default: the sweep's evaluation episodes, so the return "
+            "matches the one it logged)."
+        ),
+    ] = None,
     runtime: Annotated[
         str,
         typer.Option(
@@ -293,10 +302,12 @@ def eval_(
     ] = "onnx",
 ) -> None:
     """Run a compact policy in its environment and print its return and size."""
-    from rayprune.policy import OnnxPolicy, evaluate, read_info
+    from rayprune.policy import OnnxPolicy, eval_seed, evaluate, read_info
 
     _choice("--runtime", runtime, RUNTIMES)
     info = read_info(policy_dir)
+    episodes = info.eval_episodes if episodes is None else episodes
+    seed = eval_seed(info.seed) if seed is None else seed
     if runtime == "c":
         from rayprune.policy.c_runtime import CPolicy
 
