@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from rayprune import names
 from rayprune.errors import ArtifactError, SweepError
-from rayprune.store.tracking import TRIAL_KEY_TAG, experiment_id, log_summary, trial_runs
+from rayprune.store.tracking import experiment_id, log_summary, trial_runs
 
 SUMMARY = "frontier"  # the sweep-level MLflow run and its frontier.json / .csv
 RANDOM = "random"  # the row of the uniformly random policy
@@ -135,16 +136,12 @@ class SearchCost(NamedTuple):
 def search_cost(client: MlflowClient, sweep: str) -> SearchCost:
     """A sweep's cost, read from its trial runs: a reference sweep's dense PPO is not this
     sweep's, so it counts nothing here."""
-    runs = client.search_runs([experiment_id(client, sweep)], max_results=50_000)
-    runs = [r for r in runs if TRIAL_KEY_TAG in r.data.tags]
-    trials: dict[str, int] = {}
-    steps: dict[str, int] = {}
+    runs = trial_runs(client, sweep, finished_only=False)
+    trials, steps = Counter(), Counter()
     for run in runs:
         method = run.data.params.get(names.METHOD, "?")
-        trials[method] = trials.get(method, 0) + 1
-        steps[method] = steps.get(method, 0) + int(
-            run.data.metrics.get(names.curve(names.ENV_STEPS), 0)
-        )
+        trials[method] += 1
+        steps[method] += int(run.data.metrics.get(names.curve(names.ENV_STEPS), 0))
     ends = [r.info.end_time or r.info.start_time for r in runs]
     wall = (max(ends) - min(r.info.start_time for r in runs)) / 60_000 if runs else 0.0
     order = sorted(trials, key=lambda m: (m != names.DENSE_METHOD, m))  # dense PPO first

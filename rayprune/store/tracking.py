@@ -149,11 +149,12 @@ def experiment_artifacts(tracking_uri: str, experiment: str) -> str:
     return client.get_experiment(experiment_id(client, experiment)).artifact_location
 
 
-def trial_runs(client: MlflowClient, experiment: str) -> list:
-    """The experiment's FINISHED trial runs: those with a trial key, not its summary runs."""
+def trial_runs(client: MlflowClient, experiment: str, finished_only: bool = True) -> list:
+    """The experiment's trial runs, those with a trial key, not its summary runs: the FINISHED
+    ones, or with finished_only=False every one (failed and stopped trials cost compute too)."""
     runs = client.search_runs(
         [experiment_id(client, experiment)],
-        filter_string="attributes.status = 'FINISHED'",
+        filter_string="attributes.status = 'FINISHED'" if finished_only else "",
         max_results=50_000,
     )
     return [r for r in runs if TRIAL_KEY_TAG in r.data.tags]
