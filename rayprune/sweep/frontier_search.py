@@ -192,6 +192,9 @@ def finished_trials(results, searches: list[MethodSearch]) -> list[Finished]:
 def conclude(results, cfg: SweepConfig, tracking_uri: str) -> list[MethodFrontier] | None:
     """Print the frontier and log it as the sweep's `frontier` summary run; None when the
     search has no reference (dense PPO unfinished, or no better than random)."""
+    # Rebuilt from the config rather than taken from the searcher: after `rayprune resume` the
+    # searcher lives inside Tune's restored state, out of reach. Both are deterministic (same
+    # levels, same seeded random episodes), so this repeats start_sweep's values in seconds.
     searches = cfg.frontier_searches(check_env(cfg.env_spec()))
     finished = reference_trials(cfg, tracking_uri) + finished_trials(results, searches)
     seeds, keep = list(cfg.grid.seed), cfg.search.keep
