@@ -57,7 +57,7 @@ def describe(cfg: SweepConfig) -> str:
     elif cfg.search.kind == "frontier":
         s = cfg.search
         methods = [m for m in cfg.grid.method if m != names.DENSE_METHOD]
-        dense = f"sweep {s.reference!r}'s dense PPO" if s.reference else "dense PPO"
+        dense = f"the dense PPO of sweep {s.reference!r}" if s.reference else "dense PPO"
         trials = (
             f"a frontier search at keep {s.keep:g}: {dense} on {len(cfg.grid.seed)} seed(s), "
             f"then per method ({', '.join(methods)}) a bisection of the sparsity target in "

@@ -132,6 +132,7 @@ def test_a_frontier_search_bisects_resumes_logs_and_picks(tmp_path):
         cwd=tmp_path, env={"PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "the dense PPO of sweep 'front' on 2 seed(s)" in again.stdout
     _, again_runs = runs_of(tmp_path / "rayprune_results", "again")
     assert {r.data.params["method"] for r in again_runs} == {"dsp"}
     assert f"cost: dsp {len(again_runs)} trials" in again.stdout  # front's dense PPO is not its
