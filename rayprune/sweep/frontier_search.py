@@ -241,9 +241,8 @@ def print_frontier(frontiers: list[MethodFrontier], ref: Reference, keep: float,
     for f in frontiers:
         state = "" if f.complete else "  (search unfinished)"
         if f.found is None:
-            print(
-                f"{f.method:<8} {'none within the bounds keeps it':>50} {len(f.probes):>7}{state}"
-            )
+            none = "none within the bounds keeps it" if f.complete else "none keeps it yet"
+            print(f"{f.method:<8} {none:>50} {len(f.probes):>7}{state}")
             continue
         p = f.found
         kept = f"{p.kept:.0f} {f.unit}"

@@ -20,13 +20,14 @@ from rayprune.store.point import TrialPoint
 from rayprune.sweep.config import parse_config
 from rayprune.sweep.frontier import (
     Finished,
+    MethodFrontier,
     Reference,
     bisect,
     reference_of,
     retained_return,
     score_probe,
 )
-from rayprune.sweep.frontier_search import FrontierSearch
+from rayprune.sweep.frontier_search import FrontierSearch, print_frontier
 
 BASE = {"name": "f", "env": "CartPole-v1", "budget_env_steps": 200_000}
 FRONTIER = {"kind": "frontier", "keep": 0.95, "sparsity_min": 0.5, "sparsity_max": 0.99}
@@ -269,3 +270,15 @@ def test_bad_frontier_settings_are_one_line_errors(patch, message):
     with pytest.raises(ConfigError, match="invalid config") as err:
         parse_config({**BASE, "search": FRONTIER, **patch})
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("complete", "says"),
+    [(True, "none within the bounds keeps it"), (False, "none keeps it yet")],
+)
+def test_a_method_without_an_answer_says_whether_its_search_ended(capsys, complete, says):
+    nothing = MethodFrontier("dsp", "neurons", None, [], complete)
+    print_frontier([nothing], Reference(r_dense=500.0, r_random=20.0), keep=0.95, seeds=2)
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row.startswith("dsp") and says in row
+    assert row.endswith("(search unfinished)") != complete
