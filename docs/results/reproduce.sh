@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sweeps behind docs/results/report/, as they were run (2 cores, no GPU), then the report.
 # Every command is resumable: if one is interrupted, `rayprune resume NAME` picks it up.
-# Total here: about 5 hours of sweeps (wall times per sweep in docs/results/README.md).
+# Total here: about 15 hours of sweeps, 10 of them the frontier searches (wall times per sweep in
+# docs/results/README.md).
 # Usage: bash docs/results/reproduce.sh [RESULTS_DIR]    (default: rayprune_results)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,6 +45,44 @@ sweep tune_configs/cartpole_optuna.yaml --set search.num_samples=16
 
 rayprune report cartpole_methods cartpole_sp80 acrobot_repro lunar_repro hopper300k \
   hopper300k_l6 hopper1m walker1m cartpole_optuna --results "$RESULTS" --out docs/results/report
+
+# Frontier searches at keep 0.95, 3 seeds (docs/results/README.md "The frontier search"); each
+# report's frontier figure is committed as docs/results/report/NAME-frontier.png.
+sweep tune_configs/cartpole_frontier.yaml --set name=cf_scratch --set 'grid.method=[dsp, ssl]'
+sweep tune_configs/cartpole_frontier.yaml --set name=cf_scratch_l0_pops --set 'grid.method=[l0, pops]'
+sweep tune_configs/cartpole_frontier.yaml --set name=cf_dense \
+  --set search.init=dense --set search.finetune_env_steps=50000 --set search.reference=cf_scratch \
+  --set pruning.start_iter=1 --set pruning.end_iter=15
+sweep tune_configs/acrobot_frontier.yaml
+sweep tune_configs/acrobot_frontier.yaml --set name=acrobot_frontier_l0_pops \
+  --set 'grid.method=[l0, pops]' --set search.reference=acrobot_frontier
+sweep tune_configs/acrobot_frontier.yaml --set name=acrobot_frontier_scratch \
+  --set search.init=scratch --set search.finetune_env_steps=null \
+  --set pruning.start_iter=5 --set pruning.end_iter=35 --set search.sparsity_min=0.9
+sweep tune_configs/acrobot_frontier.yaml --set name=acrobot_frontier_scratch_l0_pops \
+  --set 'grid.method=[l0, pops]' --set search.reference=acrobot_frontier_scratch \
+  --set search.init=scratch --set search.finetune_env_steps=null \
+  --set pruning.start_iter=5 --set pruning.end_iter=35 --set search.sparsity_min=0.9
+sweep tune_configs/lunarlander_frontier.yaml
+sweep tune_configs/lunarlander_frontier.yaml --set name=ll_frontier_ft600k \
+  --set search.finetune_env_steps=600000 --set pruning.end_iter=24 \
+  --set search.sparsity_min=0.86 --set search.sparsity_max=0.97
+# (here stopped with Ctrl-C before its last probe, 0.86; run to the end it probes 0.86 too)
+lunar_093() {  # one level, 0.93, from ll_frontier_ft600k's dense PPO policies
+  sweep tune_configs/lunarlander_frontier.yaml --set search.reference=ll_frontier_ft600k \
+    --set pruning.end_iter=24 --set search.sparsity_min=0.93 --set search.sparsity_max=0.935 "$@"
+}
+lunar_093 --set name=ll_093_ent0 --set search.finetune_env_steps=600000 --set ppo.entropy_coeff=0.0
+lunar_093 --set name=ll_093_ft1m --set search.finetune_env_steps=1000000
+sweep tune_configs/lunarlander_frontier.yaml --set name=ll_s1_ent0 --set 'grid.seed=[1]' \
+  --set search.reference=ll_frontier_ft600k --set search.finetune_env_steps=600000 \
+  --set pruning.end_iter=24 --set search.sparsity_min=0.91 --set search.sparsity_max=0.92 \
+  --set ppo.entropy_coeff=0.0
+for name in cf_scratch_l0_pops acrobot_frontier acrobot_frontier_l0_pops acrobot_frontier_scratch \
+  acrobot_frontier_scratch_l0_pops lunarlander_frontier; do
+  rayprune report "$name" --results "$RESULTS"
+  cp "$RESULTS/reports/$name/$name-frontier.png" docs/results/report/
+done
 
 # int8 against float32 (README "Deploy on a microcontroller"): one DSP trial at 93% per task,
 # the best policy pulled, its int8 C exported and evaluated on the trial's evaluation episodes.
