@@ -78,6 +78,11 @@ sweep tune_configs/lunarlander_frontier.yaml --set name=ll_s1_ent0 --set 'grid.s
   --set search.reference=ll_frontier_ft600k --set search.finetune_env_steps=600000 \
   --set pruning.end_iter=24 --set search.sparsity_min=0.91 --set search.sparsity_max=0.92 \
   --set ppo.entropy_coeff=0.0
+# five seeds at 0.93 (keep 0.9), DSP trained from scratch, lambda 1e-6 and 1e-4, 1M env steps:
+mujoco_093() { sweep "tune_configs/$1_frontier.yaml" --set name="$2" \
+  --set search.sparsity_min=0.93 --set search.sparsity_max=0.935; }
+mujoco_093 hopper hopper_093_5s
+mujoco_093 walker2d walker_093_5s
 for name in cf_scratch_l0_pops acrobot_frontier acrobot_frontier_l0_pops acrobot_frontier_scratch \
   acrobot_frontier_scratch_l0_pops lunarlander_frontier; do
   rayprune report "$name" --results "$RESULTS"
