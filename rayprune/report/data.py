@@ -4,7 +4,6 @@ the readers that fill them from the store (load.py calls them, once per report).
 from __future__ import annotations
 
 import math
-import os
 import re
 import tempfile
 from collections.abc import Iterable
@@ -161,7 +160,6 @@ class PolicyWeights:
 
 def load_policy_weights(client: MlflowClient, run_id: str) -> PolicyWeights:
     """From the run's policy.safetensors (never a pickle), through the loader deployment uses."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as `best` does
     with tempfile.TemporaryDirectory() as tmp:
         where = artifacts_here(client.tracking_uri, client.get_run(run_id).info.artifact_uri)
         folder = download_artifacts(

@@ -219,7 +219,6 @@ def check_out(out: Path) -> Path:
 def staged_download(tracking_uri: str, choice: Choice, out: Path) -> Iterator[Path]:
     """The chosen run's compact_policy folder, downloaded beside `out` and checked; it takes
     out's place only if the block succeeds, so a failure (or Ctrl-C) leaves nothing behind."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
