@@ -80,9 +80,17 @@ sweep tune_configs/lunarlander_frontier.yaml --set name=ll_s1_ent0 --set 'grid.s
   --set ppo.entropy_coeff=0.0
 # five seeds at 0.93 (keep 0.9), DSP trained from scratch, lambda 1e-6 and 1e-4, 1M env steps:
 mujoco_093() { sweep "tune_configs/$1_frontier.yaml" --set name="$2" \
-  --set search.sparsity_min=0.93 --set search.sparsity_max=0.935; }
+  --set search.sparsity_min=0.93 --set search.sparsity_max=0.935 "${@:3}"; }
 mujoco_093 hopper hopper_093_5s
 mujoco_093 walker2d walker_093_5s
+# the same level from those sweeps' dense PPO policies (init dense), lambda 1e-4, pruned over
+# iterations 1-60 of a 500k-env-step fine-tuning:
+mujoco_093 hopper hopper_093_ft500k --set search.reference=hopper_093_5s --set search.init=dense \
+  --set search.finetune_env_steps=500000 --set 'grid.lambda=[1.0e-4]' \
+  --set pruning.start_iter=1 --set pruning.end_iter=60
+mujoco_093 walker2d walker_093_ft500k --set search.reference=walker_093_5s --set search.init=dense \
+  --set search.finetune_env_steps=500000 --set 'grid.lambda=[1.0e-4]' \
+  --set pruning.start_iter=1 --set pruning.end_iter=60
 for name in cf_scratch_l0_pops acrobot_frontier acrobot_frontier_l0_pops acrobot_frontier_scratch \
   acrobot_frontier_scratch_l0_pops lunarlander_frontier; do
   rayprune report "$name" --results "$RESULTS"
