@@ -91,6 +91,12 @@ mujoco_093 hopper hopper_093_ft500k --set search.reference=hopper_093_5s --set s
 mujoco_093 walker2d walker_093_ft500k --set search.reference=walker_093_5s --set search.init=dense \
   --set search.finetune_env_steps=500000 --set 'grid.lambda=[1.0e-4]' \
   --set pruning.start_iter=1 --set pruning.end_iter=60
+# LunarLander-v3, five seeds at 0.93 (keep 0.95), lunar_repro's settings: dense PPO, DSP, SSL
+# and PoPS trained from scratch for 2M env steps, lambda 1e-6:
+sweep tune_configs/lunarlander_frontier.yaml --set name=ll_093_5s --set budget_env_steps=2000000 \
+  --set 'grid.method=[dsp,ssl,pops]' --set 'grid.seed=[0,1,2,3,4]' --set search.init=scratch \
+  --set search.finetune_env_steps=null --set pruning.start_iter=5 --set pruning.end_iter=40 \
+  --set search.sparsity_min=0.93 --set search.sparsity_max=0.9301
 for name in cf_scratch_l0_pops acrobot_frontier acrobot_frontier_l0_pops acrobot_frontier_scratch \
   acrobot_frontier_scratch_l0_pops lunarlander_frontier; do
   rayprune report "$name" --results "$RESULTS"

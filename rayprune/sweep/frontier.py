@@ -121,8 +121,9 @@ def score_probe(
 
 class Step(NamedTuple):
     """Where a method's bisection stands: `probe` is the level index to run next (None when
-    the search is over), `found` the index of the sparsest level that keeps the return
-    (None while unknown, or when no level within the bounds keeps it)."""
+    the search is over), `found` the index of the sparsest level known to keep the return
+    (None while none is, or when no level within the bounds keeps it). Known so far, not only
+    at the end: an interrupted search still reports the policy it has found."""
 
     probe: int | None
     found: int | None
@@ -138,7 +139,7 @@ def bisect(count: int, keeps: Callable[[int], bool | None]) -> Step:
         mid = (low + high) // 2
         verdict = keeps(mid)
         if verdict is None:
-            return Step(mid, None)
+            return Step(mid, high if high < count else None)
         if verdict:
             high = mid
         else:

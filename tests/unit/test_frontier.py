@@ -82,6 +82,15 @@ def test_bisection_finds_the_fewest_units_that_keep():
     assert run_bisection(1, 0) == ([0], 0)
 
 
+def test_an_unfinished_bisection_reports_the_sparsest_level_known_to_keep():
+    # 10 levels: the first probe is level 5; once it keeps, level 2 is next and 5 is the answer
+    # so far; once it fails, level 8 is next and nothing is known to keep
+    assert bisect(10, {}.get) == (5, None)
+    assert bisect(10, {5: True}.get) == (2, 5)
+    assert bisect(10, {5: True, 2: False}.get) == (4, 5)
+    assert bisect(10, {5: False}.get) == (8, None)
+
+
 def finished(method, lam, target, seed, ret, kept=10.0):
     return Finished(TrialPoint(method, lam, target, seed), ret, kept)
 
