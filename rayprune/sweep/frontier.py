@@ -135,16 +135,18 @@ def bisect(count: int, keeps: Callable[[int], bool | None]) -> Step:
     level i's probe has not finished. Replayed from the finished probes every time, so a
     resumed search continues where the last one stopped."""
     low, high = 0, count  # levels[high] keeps (high == count: none is known to)
+    probe = None
     while low < high:
         mid = (low + high) // 2
         verdict = keeps(mid)
         if verdict is None:
-            return Step(mid, high if high < count else None)
+            probe = mid
+            break
         if verdict:
             high = mid
         else:
             low = mid + 1
-    return Step(None, low if low < count else None)
+    return Step(probe, high if high < count else None)
 
 
 @dataclass(frozen=True)
