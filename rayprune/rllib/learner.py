@@ -14,6 +14,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
 from rayprune.pruning import PruningSpec, distillation_loss
+from rayprune.rllib.compat import steps_optimizers_plainly
 from rayprune.rllib.iteration import prune_and_measure
 from rayprune.rllib.module import MaskedPPOModule
 from rayprune.rllib.ppo_loss import lean_loss_applies, ppo_loss
@@ -40,6 +41,7 @@ class PruningPPOLearner(PPOTorchLearner):
 
     @override(Learner)
     def build(self) -> None:
+        self.params_by_ref: ParamDict = {}  # filled as build() configures the optimizers
         super().build()
         self.pruning = PruningSpec.from_dict(self.config.learner_config_dict[CONFIG_KEY])
         self.distill_from = distill_from(self.pruning)
@@ -51,6 +53,10 @@ class PruningPPOLearner(PPOTorchLearner):
         for _, optimizer in self.get_optimizers_for_module(module_id):
             for group in optimizer.param_groups:
                 group["foreach"] = True
+        # The parameters by the refs RLlib keys gradients with, through its public API (the
+        # Learner's own map is private): clipping and apply_gradients reach them here.
+        for param in self.get_parameters(self.module[module_id]):
+            self.params_by_ref[self.get_param_ref(param)] = param
 
     @override(TorchLearner)
     def compute_gradients(
@@ -79,7 +85,7 @@ class PruningPPOLearner(PPOTorchLearner):
             )
         refs = [ref for ref, grad in module_gradients_dict.items() if grad is not None]
         norm = torch.nn.utils.get_total_norm([module_gradients_dict[r] for r in refs], foreach=True)
-        params = [self._params[ref] for ref in refs]
+        params = [self.params_by_ref[ref] for ref in refs]
         if torch.isfinite(norm):
             torch.nn.utils.clip_grads_with_norm_(params, config.grad_clip, norm, foreach=True)
         else:
@@ -92,10 +98,10 @@ class PruningPPOLearner(PPOTorchLearner):
     @override(TorchLearner)
     def apply_gradients(self, gradients_dict: ParamDict) -> None:
         """The optimizers' steps; the gradients are finite (postprocess_gradients_for_module)."""
-        if self._grad_scalers is not None or self._lr_scheduler_classes is not None:
+        if not steps_optimizers_plainly(self):
             return super().apply_gradients(gradients_dict)
         for ref, grad in gradients_dict.items():
-            self._params[ref].grad = grad
+            self.params_by_ref[ref].grad = grad
         for module_id in self.module.keys():
             for _, optimizer in self.get_optimizers_for_module(module_id):
                 optimizer.step()

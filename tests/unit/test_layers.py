@@ -1,5 +1,6 @@
 """The house: names and errors at the bottom, then pruning -> policy -> rllib; the store (MLflow,
-no Ray) on pruning and policy; sweep and report side by side on the store; the CLI on top."""
+no Ray) on pruning and policy; sweep and report side by side on the store; the CLI on top. Ray's
+private parts are reached through one door, rayprune/rllib/compat.py."""
 
 import ast
 import subprocess
@@ -55,6 +56,88 @@ def imported_modules(path: Path) -> set[str]:
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
+COMPAT = PACKAGE / "rllib" / "compat.py"
+# Where the Ray classes rayprune builds on live (its tests and examples left out).
+RAY_PACKAGES = ("rllib", "tune", "train", "air")
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_names_defined(trees) -> set[str]:
+    """The private names the trees define: methods, and attributes they assign."""
+    found = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                found.add(node.attr)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                found.add(node.name)
+    return {name for name in found if private(name)}
+
+
+@pytest.fixture(scope="module")
+def ray_private_names() -> set[str]:
+    """Every private attribute and method name of Ray's RLlib, Tune and Train that rayprune
+    does not define itself: reading one of them reaches into Ray."""
+    ray = pytest.importorskip("ray")
+    root = Path(ray.__file__).parent
+    sources = [
+        path
+        for package in RAY_PACKAGES
+        for path in (root / package).rglob("*.py")
+        if not {"tests", "examples"} & set(path.parts)
+    ]
+    ours = private_names_defined(ast.parse(p.read_text()) for p in MODULES)
+    return private_names_defined(ast.parse(p.read_bytes()) for p in sources) - ours
+
+
+def ray_bindings(tree) -> set[str]:
+    """The names a module binds to Ray's modules, classes and functions by importing them."""
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bound |= {
+                a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("ray")
+            }
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ray":
+            bound |= {a.asname or a.name for a in node.names}
+    return bound
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in MODULES
+        if p != COMPAT and any(m.split(".")[0] == "ray" for m in imported_modules(p))
+    ],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_only_compat_touches_rays_private_parts(path, ray_private_names):
+    """Outside rllib/compat.py no module imports a private Ray module or name, reads or
+    writes a private attribute of a Ray class, or sets an attribute on anything of Ray's."""
+    tree = ast.parse(path.read_text())
+    bound = ray_bindings(tree)
+    where = path.relative_to(PACKAGE)
+    for name in imported_modules(path):
+        if name.split(".")[0] == "ray":
+            assert not any(private(part) for part in name.split(".")), f"{where} imports {name}"
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        assert node.attr not in ray_private_names, (
+            f"{where}:{node.lineno} touches Ray's private {node.attr}: go through rllib/compat.py"
+        )
+        patched = isinstance(node.ctx, ast.Store) and getattr(node.value, "id", None) in bound
+        assert not patched, f"{where}:{node.lineno} sets {node.attr} on Ray's {node.value.id}"
+
+
+def test_the_private_attribute_rule_catches_a_learner_reaching_into_ray(ray_private_names):
+    """The rule above, on the code rayprune had before compat took these over."""
+    reads = {"_params", "_grad_scalers", "_lr_scheduler_classes", "_learner"}
+    assert reads <= ray_private_names
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
