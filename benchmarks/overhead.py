@@ -5,7 +5,7 @@ process.
         [--config tune_configs/cartpole_dsp.yaml] [--lambda 1e-4] [--sparsity 0.93]
 
 Every method is built in this one process from the same config (PPO settings, network, envs per
-runner) with the per-method settings a sweep gives its grid point (SweepConfig.spec_for and
+runner) with the per-method settings a sweep gives its grid point (config.specs.spec_for and
 network_for: L0's gates, PoPS without distillation unless the config sets
 distill_coeff, lambda 0 for methods without a penalty, ...). Dense PPO (`ppo`) is always built:
 it is the reference. The algorithms train one iteration each per round, round-robin, with the
@@ -50,8 +50,9 @@ def parse_args() -> argparse.Namespace:
 
 def grid_points(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The config with its schedule moved into the measured window, and one grid point per
-    method, made by the sweep's own rules (SweepConfig.points)."""
+    method, made by the sweep's own rules (config.grid.points)."""
     from rayprune.sweep.config import load_config
+    from rayprune.sweep.config.grid import points
 
     cfg = load_config(args.config)
     methods = ["ppo", *[m for m in args.methods if m != "ppo"]]
@@ -66,7 +67,7 @@ def grid_points(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     end = args.warmup + args.iterations // 2  # prune through the first half of the window
     pruning = cfg.pruning.model_copy(update={"start_iter": args.warmup, "end_iter": end})
     cfg = cfg.model_copy(update={"grid": grid, "pruning": pruning})
-    return cfg, {point.method: point for point in cfg.points()}
+    return cfg, {point.method: point for point in points(cfg)}
 
 
 def measure(args: argparse.Namespace) -> tuple[Any, dict[str, list[float]]]:
@@ -74,6 +75,7 @@ def measure(args: argparse.Namespace) -> tuple[Any, dict[str, list[float]]]:
     import torch
 
     from rayprune.rllib import build_ppo_config
+    from rayprune.sweep.config.specs import network_for, spec_for
 
     cfg, points = grid_points(args)
     torch.set_num_threads(args.threads)
@@ -88,7 +90,7 @@ def measure(args: argparse.Namespace) -> tuple[Any, dict[str, list[float]]]:
         algos = {
             name: build_ppo_config(
                 env=cfg.env, seed=point.seed, ppo=cfg.ppo.model_dump(),
-                network=cfg.network_for(point), pruning=cfg.spec_for(point),
+                network=network_for(cfg, point), pruning=spec_for(cfg, point),
                 num_envs_per_env_runner=cfg.num_envs_per_env_runner, api_stack=cfg.api_stack,
             ).build_algo()
             for name, point in points.items()

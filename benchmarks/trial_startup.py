@@ -43,10 +43,11 @@ def one_trial(config: Path, asked_at: float) -> Phases:
     t0 = time.perf_counter()
     from rayprune.sweep import trainable
     from rayprune.sweep.config import load_config
+    from rayprune.sweep.config.grid import points
 
     t1 = time.perf_counter()
     cfg = load_config(config)
-    algo = trainable._build(cfg, next(iter(cfg.points())))
+    algo = trainable._build(cfg, next(iter(points(cfg))))
     t2 = time.perf_counter()
     algo.train()
     t3 = time.perf_counter()

@@ -85,10 +85,12 @@ def sweep(
 ) -> None:
     """Run one Tune trial per grid point and track each in MLflow."""
     from rayprune.sweep import Workspace, load_config
+    from rayprune.sweep.bound import bound
     from rayprune.sweep.cluster import preflight
+    from rayprune.sweep.config.env_check import check_environment
 
     cfg = load_config(config, set_ or [])
-    trials, env_steps = cfg.bound()
+    trials, env_steps = bound(cfg, check_environment(cfg))
     most = "at most " if cfg.search.kind == "frontier" else ""  # the bisection may stop sooner
     print(f"rayprune: {most}{trials} trial(s), up to {env_steps:,} env steps")
     if trials > max_trials and not yes:
@@ -175,7 +177,6 @@ def best(
     changes. Load it with mlflow.pyfunc.load_model("models:/rayprune-NAME@best"), or serve it
     with mlflow models serve."""
     from rayprune.store.best import check_out, choose_best, register_best, staged_download
-    from rayprune.store.model import ensure_model
     from rayprune.store.tracking import check_tracking_server
     from rayprune.sweep.workspace import check_name
 
@@ -185,8 +186,6 @@ def best(
     out = check_out(out)
     choice = choose_best(uri, name, metric, min_sparsity, frontier)
     model = model_name or f"rayprune-{name}"
-    if ensure_model(uri, choice.run_id, choice.artifact_uri):
-        print(f"run {choice.run_name} (older rayprune): its compact_policy is an MLflow Model now")
     with staged_download(uri, choice, out):
         registered = register_best(uri, model, choice)  # the registry changes last
     print(
@@ -262,7 +261,7 @@ def _recorded(results: Path | None, name: str):
 
 RUNTIMES = ("onnx", "c")
 TARGETS = ("c", "onnx")
-DTYPES = ("int8", "float32")
+DTYPES = ("int8",)
 
 
 def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
@@ -333,10 +332,7 @@ def export(
     target: Annotated[str, typer.Option(help="c (c/policy.c) or onnx (policy.onnx).")] = "c",
     dtype: Annotated[
         str,
-        typer.Option(
-            help="int8 (weights per output neuron), or float32 (the C of a folder written "
-            "before rayprune exported C)."
-        ),
+        typer.Option(help="int8 (weights per output neuron)."),
     ] = "int8",
     calibration_episodes: Annotated[
         int, typer.Option(min=1, help="Episodes of the float policy whose observations calibrate.")

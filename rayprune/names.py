@@ -6,8 +6,8 @@ schedule's p_t (sparsity_now).
 """
 
 # MLflow's charts put metrics named PREFIX/name in a section of their own: the per-iteration
-# curves are logged as train/NAME, the final values without a prefix. Runs of older rayprune
-# logged the curves without it; readers go through canonical() and curve_names().
+# curves are logged as train/NAME, the final values without a prefix; readers go through
+# canonical().
 CURVE_PREFIX = "train/"
 
 
@@ -19,11 +19,6 @@ def curve(name: str) -> str:
 def canonical(stored: str) -> str:
     """A stored metric name as the code names it: the curve prefix dropped."""
     return stored.removeprefix(CURVE_PREFIX)
-
-
-def curve_names(name: str) -> tuple[str, str]:
-    """Where a curve may be stored: today's name first, then older rayprune's."""
-    return curve(name), name
 
 
 # Per-iteration curve, step = training iteration.
@@ -57,8 +52,7 @@ WEIGHTS_COMPACT = "weights_compact"
 NEURONS_COMPACT = "neurons_compact"
 FLOPS_COMPACT = "flops_compact"
 WEIGHTS_REMOVED = "weights_removed"  # fraction of the dense actor's weights the policy drops
-# dense weights / compact weights (127 means 127x fewer). Before weights_removed existed, this
-# name held the fraction removed: store.legacy reads such runs and compression.json files.
+# dense weights / compact weights (127 means 127x fewer)
 COMPRESSION_RATIO = "compression_ratio"
 # The shipped policy's size, comparable across methods.
 FINAL_SIZE_METRICS = (

@@ -18,8 +18,9 @@ def rayprune(*args, cwd, env=None, timeout=600) -> subprocess.CompletedProcess:
 
 
 def one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
-    """Exit code 2 and exactly one line on stderr, rayprune's, holding `fragment`."""
+    """Exit code 2 and exactly one non-blank line on stderr, rayprune's (starting, unindented,
+    with "rayprune: error:"), holding `fragment`."""
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("rayprune: error:"), proc.stderr
     assert fragment in lines[0], lines[0]

@@ -203,10 +203,7 @@ def c_dir_of(path: Path) -> Path:
     for folder in (path / C_DIR, path):
         if (folder / SOURCE_FILE).is_file() and (folder / HEADER_FILE).is_file():
             return folder
-    raise ArtifactError(
-        f"{path} holds neither {SOURCE_FILE} nor {C_DIR}/{SOURCE_FILE} (a folder from before "
-        f"rayprune wrote C: `rayprune export {path} --dtype float32 --out NEW` adds it)"
-    )
+    raise ArtifactError(f"{path} holds neither {SOURCE_FILE} nor {C_DIR}/{SOURCE_FILE}")
 
 
 def read_header(c_dir: Path) -> CHeader:

@@ -13,7 +13,7 @@ from rayprune.pruning import (
     CompactMLP,
     MaskedMLP,
     PruningSpec,
-    reached_target,
+    actor_reaches_target,
     size_of_compact,
 )
 
@@ -62,12 +62,13 @@ def describe_policy(
         weight_sparsity=measured.weight_sparsity,
         weights_removed=size.weight_sparsity(dense),
         compression_ratio=compression_ratio(dense.weights, size.weights),
-        target_reached=reached_target(actor, spec),
+        target_reached=actor_reaches_target(actor, spec),
         eval_return_mean=evaluation.mean,
         eval_return_std=evaluation.std,
         eval_episodes=len(evaluation.returns),
         params_before_lowrank=measured.compact.weights if spec.lowrank else None,
         params_after_lowrank=size.weights if spec.lowrank else None,
         lowrank_energy=spec.lowrank_energy if spec.lowrank else None,
+        dtype="float32",
         c_code_bytes=sources_size(*c_sources(net, spaces.action_space, None, normalization)),
     )

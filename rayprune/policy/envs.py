@@ -62,9 +62,8 @@ class EnvSpec:
         }
 
     @classmethod
-    def of(cls, env_id: str, settings: dict[str, Any] | None = None) -> EnvSpec:
-        """From an id and settings() (None: a policy folder of older rayprune, a plain id)."""
-        settings = settings or {}
+    def of(cls, env_id: str, settings: dict[str, Any]) -> EnvSpec:
+        """From an id and settings()."""
         return cls(
             env_id,
             dict(settings.get("env_config") or {}),

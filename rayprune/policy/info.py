@@ -2,8 +2,7 @@
 
 Written once, when the folder is published (artifact.py), and read through read_info() only.
 The JSON keys are the ones users' files already hold; two differ from the field names:
-`lambda` (the field `lam`) and `sparsity` (`neuron_sparsity`). Files written before
-`weights_removed` existed held that fraction under `compression_ratio`; from_json reads them.
+`lambda` (the field `lam`) and `sparsity` (`neuron_sparsity`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from rayprune import names
 from rayprune.errors import ArtifactError
 from rayprune.policy.envs import EnvSpec
 from rayprune.policy.normalization import ObsNormalization
@@ -55,22 +53,25 @@ class PolicyInfo:
     eval_return_mean: float
     eval_return_std: float
     eval_episodes: int
+    # The C export in c/: its weights' type and its source size.
+    dtype: Literal["float32", "int8"]
+    c_code_bytes: int
+    # What rebuilds the environment beside `env` (EnvSpec.settings(): env_config, wrappers,
+    # max_episode_steps).
+    environment: dict[str, Any]
+    # Each of the rest is left out of the JSON where it does not apply.
     # L0 + low rank only: the compact network's weights before and after the SVD
     params_before_lowrank: int | None = None
     params_after_lowrank: int | None = None
     lowrank_energy: float | None = None
-    # The C export in c/: its weights' type, which runtime that type applies to ("c", or "onnx"
-    # for an ONNX Runtime int8 graph), its source size; an int8 export's eval_return_* are the
-    # int8 policy's, float_eval_return_mean the float policy's it came from.
-    dtype: Literal["float32", "int8"] = "float32"
+    # An int8 export: which runtime its type applies to ("c", or "onnx" for an ONNX Runtime
+    # int8 graph); its eval_return_* are the int8 policy's, float_eval_return_mean the float
+    # policy's it came from.
     quantized_runtime: Literal["c", "onnx"] | None = None
-    c_code_bytes: int | None = None
     float_eval_return_mean: float | None = None
-    # What rebuilds the environment beside `env` (EnvSpec.settings(): env_config, wrappers,
-    # max_episode_steps), the shape the policy takes per observation where it is not
-    # [obs_dim], how an observation becomes that input, and the observation normalization
-    # the exported policy applies itself (so it takes raw observations).
-    environment: dict[str, Any] | None = None
+    # The shape the policy takes per observation where it is not [obs_dim], how an observation
+    # becomes that input, and the observation normalization the exported policy applies itself
+    # (so it takes raw observations).
     obs_shape: list[int] | None = None
     observation: str | None = None
     normalization: ObsNormalization | None = None
@@ -101,13 +102,12 @@ class PolicyInfo:
     def from_json(cls, raw: dict[str, Any]) -> PolicyInfo:
         """Unknown keys are ignored (a newer rayprune may add some); a missing one is a
         KeyError naming it."""
-        raw = _upgraded(raw)
         values = {}
         for f in fields(cls):
             key = JSON_KEYS.get(f.name, f.name)
             if key in raw:
                 values[f.name] = raw[key]
-            elif f.default is MISSING:  # fields with defaults came later: older folders lack them
+            elif f.default is MISSING:  # the others are left out where they do not apply
                 raise KeyError(key)
         values["action_space"] = ActionSpace.from_json(values["action_space"])
         if values.get("normalization") is not None:
@@ -118,20 +118,6 @@ class PolicyInfo:
 def compression_ratio(weights_dense: float, weights_compact: float) -> float:
     """How many times fewer weights the shipped policy computes with than the dense actor."""
     return weights_dense / weights_compact
-
-
-def _upgraded(raw: dict[str, Any]) -> dict[str, Any]:
-    """A file of older rayprune, whose `compression_ratio` was the fraction of weights removed,
-    in today's keys; today's files pass unchanged."""
-    if names.WEIGHTS_REMOVED in raw or names.COMPRESSION_RATIO not in raw:
-        return raw
-    return {
-        **raw,
-        names.WEIGHTS_REMOVED: raw[names.COMPRESSION_RATIO],
-        names.COMPRESSION_RATIO: compression_ratio(
-            raw["weights_dense"], raw[names.WEIGHTS_COMPACT]
-        ),
-    }
 
 
 def write_info(policy_dir: Path, info: PolicyInfo) -> None:

@@ -1,6 +1,5 @@
 """`rayprune export`: a compact policy folder's int8 twin, calibrated on real episodes,
-evaluated where it runs, written whole or not at all (or its float32 C, for a folder written
-before rayprune exported C).
+evaluated where it runs, written whole or not at all.
 
 The weights are quantized per output neuron (quantize.py); the calibration observations are
 those the float policy meets in its own episodes (seeds apart from the evaluation's). The twin is
@@ -29,7 +28,7 @@ from rayprune.policy.quantize import quantize_int8
 from rayprune.policy.runtime import OnnxPolicy, Policy, eval_seed, evaluate
 
 Runtime = Literal["c", "onnx"]
-Dtype = Literal["int8", "float32"]
+Dtype = Literal["int8"]
 CALIBRATION_SEED = 20_000  # apart from training's seeds and the evaluation's (eval_seed)
 
 
@@ -53,15 +52,13 @@ def export_policy(
     net, info = load_compact_policy(src)
     if info.dtype != "float32":
         raise ArtifactError(f"{src} is already {info.dtype}: export from the float32 policy")
-    if (runtime, dtype) == ("onnx", "float32"):
-        raise ArtifactError("policy.onnx is float32 already: export --target c or --dtype int8")
     calibration = calibration_observations(src, info, calibration_episodes)
     with StagedFolder(out) as staged:
         for name in (ONNX_FILE, WEIGHTS_FILE):
             shutil.copy2(Path(src) / name, staged.folder / name)
-        int8_c = quantize_int8(net, calibration) if (runtime, dtype) == ("c", "int8") else None
+        int8_c = quantize_int8(net, calibration) if runtime == "c" else None
         write_c_policy(net, info.action_space, staged.folder / C_DIR, int8_c, info.normalization)
-        if (runtime, dtype) == ("onnx", "int8"):
+        if runtime == "onnx":
             quantize_onnx(Path(src) / ONNX_FILE, staged.folder / ONNX_FILE)
         result = evaluate(
             _runtime_policy(staged.folder, info, runtime),
@@ -72,7 +69,7 @@ def export_policy(
         exported = dataclasses.replace(
             info,
             dtype=dtype,
-            quantized_runtime=runtime if dtype == "int8" else None,
+            quantized_runtime=runtime,
             c_code_bytes=code_size(staged.folder / C_DIR),
             eval_return_mean=result.mean,
             eval_return_std=result.std,

@@ -8,7 +8,6 @@ from rayprune.pruning.importance import (
     layer_importances,
     neuron_importance,
 )
-from rayprune.pruning.levels import Level, kept_units, sparsity_levels, thinned
 from rayprune.pruning.lowrank import low_rank, rank_for_energy
 from rayprune.pruning.masked_mlp import ACTIVATIONS, GATES, Gates, MaskedMLP, check_activation
 from rayprune.pruning.metrics import (
@@ -27,30 +26,26 @@ from rayprune.pruning.pruner import (
     PruneReport,
     PruningSpec,
     UnitLayers,
+    actor_reaches_target,
     check_reachable,
     deployable,
     prune,
-    reached_target,
     sparsity_unit,
     unit_layers,
     zero_pruned_weights,
 )
-from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
+from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, sparsity_at
 from rayprune.pruning.selection import (
     READINGS,
     SCOPES,
     Reading,
     Scope,
+    counts_reach_target,
     select_masks,
-    target_reached,
 )
 
 __all__ = [
-    "Level",
     "UnitLayers",
-    "kept_units",
-    "sparsity_levels",
-    "thinned",
     "unit_layers",
     "ACTIVATIONS",
     "ActorSize",
@@ -67,7 +62,7 @@ __all__ = [
     "dead_neurons",
     "deployable",
     "distillation_loss",
-    "reached_target",
+    "actor_reaches_target",
     "low_rank",
     "rank_for_energy",
     "METHODS",
@@ -91,7 +86,7 @@ __all__ = [
     "select_masks",
     "size_of",
     "size_of_compact",
-    "target_reached",
-    "target_sparsity",
+    "counts_reach_target",
+    "sparsity_at",
     "zero_pruned_weights",
 ]

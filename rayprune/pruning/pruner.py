@@ -28,15 +28,15 @@ from rayprune.pruning.importance import (
 from rayprune.pruning.lowrank import check_energy, low_rank
 from rayprune.pruning.masked_mlp import Gates, MaskedMLP
 from rayprune.pruning.metrics import size_of
-from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, target_sparsity
+from rayprune.pruning.schedule import PruningSchedule, is_pruning_step, sparsity_at
 from rayprune.pruning.selection import (
     Reading,
     Scope,
     below_threshold,
     check_choices,
+    counts_reach_target,
     select_masks,
     select_weight_masks,
-    target_reached,
 )
 
 Importance = Callable[[MaskedMLP, torch.Generator], list[torch.Tensor]]
@@ -179,7 +179,7 @@ class PruningSpec:
             self._method.add_penalty_grad(mlp, self.lam)
 
 
-def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
+def actor_reaches_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
     """Whether the actor holds the method's sparsity target, counted in its unit (neurons left
     after compaction, or unmasked weights) over the layers the method prunes."""
     target = spec.sparsity_target
@@ -190,7 +190,7 @@ def reached_target(mlp: MaskedMLP, spec: PruningSpec) -> bool:
         kept = size_of(mlp).neurons_per_layer
         dense = [m.numel() for m in mlp.masks]
     layers = 1 if spec._method.first_layer_only else len(kept)
-    return target_reached(kept[:layers], dense[:layers], target)
+    return counts_reach_target(kept[:layers], dense[:layers], target)
 
 
 class UnitLayers(NamedTuple):
@@ -227,7 +227,7 @@ def check_reachable(spec: PruningSpec, widths: Sequence[int], gates: Gates | Non
     """Refuse a sparsity target that the floor of what each layer keeps makes unreachable
     (min_neurons neurons, or one weight, per layer), on a network of layer widths [in, *hidden,
     out]; the message says the highest target that can be reached. A target is unreachable when
-    removing ceil(p_f * n) units would cut into the floor: reached_target's rounding down to
+    removing ceil(p_f * n) units would cut into the floor: actor_reaches_target's rounding down to
     floor(p_f * n) would otherwise call 0.5 of one neuron, or 0.9999 of [8, 8], reached."""
     if not spec.prunes:
         return
@@ -266,7 +266,7 @@ def prune(mlp: MaskedMLP, spec: PruningSpec, step: int) -> PruneReport:
     """
     if not spec.prunes:
         return PruneReport(0.0, 0.0)
-    p_t = target_sparsity(spec.schedule, step)
+    p_t = sparsity_at(spec.schedule, step)
     # One stream per (seed, step): reproducible, and the same after a restore.
     generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
     importances = spec._method.importance(mlp, generator)

@@ -41,8 +41,10 @@ class PruningSchedule:
             raise SpecError(f"frequency must be >= 1, got {self.frequency}", "frequency")
 
 
-def target_sparsity(schedule: PruningSchedule, step: int) -> float:
-    """Eq. 17: p_t = p_f + (p_i - p_f) * (1 - (t - t_i) / (N * Delta_t))^3, held outside [t_i, end]."""
+def sparsity_at(schedule: PruningSchedule, step: int) -> float:
+    """Eq. 17: p_t, the sparsity the schedule asks for at step t, on its way to p_f (the field
+    sparsity_target): p_t = p_f + (p_i - p_f) * (1 - (t - t_i) / (N * Delta_t))^3, held outside
+    [t_i, end]."""
     p_i, p_f = schedule.initial_sparsity, schedule.sparsity_target
     if step <= schedule.start_iter:
         return p_i

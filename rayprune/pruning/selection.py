@@ -94,7 +94,7 @@ def _select_group(
     ]
 
 
-def target_reached(kept: list[int], dense: list[int], sparsity_target: float) -> bool:
+def counts_reach_target(kept: list[int], dense: list[int], sparsity_target: float) -> bool:
     """True when at least floor(p_f * n_l) neurons are masked, summed over layers: the most any
     scope or reading can be asked for once whole neurons are counted per layer."""
     needed = sum(masked_count_for(sparsity_target, n) for n in dense)

@@ -138,8 +138,8 @@ def merge_parts(sweeps: Iterable[Sweep]) -> list[Sweep]:
 def load_histories(
     client: MlflowClient, run_ids: Iterable[str], keys: Iterable[str]
 ) -> dict[tuple[str, str], History]:
-    """{(run_id, key): {step: value}} of the curves `keys` (the code's names, whichever name
-    the run stored them under), one call per run and key: only what the figures plot."""
+    """{(run_id, key): {step: value}} of the curves `keys` (the code's names), one call per run
+    and key: only what the figures plot."""
     wanted = [(run_id, key) for run_id in dict.fromkeys(run_ids) for key in keys]
 
     def fetch(item: tuple[str, str]) -> History:

@@ -21,7 +21,7 @@ from rayprune import names
 from rayprune.report.aggregate import Band, Cell
 from rayprune.report.data import CellKey, PolicyWeights, Trial
 from rayprune.report.paper import METHOD_LABELS, label, lambda_text, method_order
-from rayprune.store.frontier import RANDOM, FrontierRow
+from rayprune.store.frontier_record import RANDOM, FrontierRow
 from rayprune.store.pareto import Outcome
 from rayprune.store.point import short_number
 

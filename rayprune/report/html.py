@@ -15,7 +15,7 @@ from rayprune import names
 from rayprune.report.aggregate import Cell
 from rayprune.report.data import Sweep
 from rayprune.report.paper import PAPER_SPARSITY, label, lambda_text, paper_return
-from rayprune.store.frontier import FrontierRow
+from rayprune.store.frontier_record import FrontierRow
 from rayprune.store.pareto import Outcome
 from rayprune.store.ranking import Pick
 

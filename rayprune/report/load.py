@@ -21,7 +21,7 @@ from rayprune.report.data import (
     load_sweep,
     merge_parts,
 )
-from rayprune.store.frontier import FrontierRow, read_frontier
+from rayprune.store.frontier_record import FrontierRow, read_frontier
 from rayprune.store.ranking import Pick
 
 CURVE_KEYS = (names.ENV_STEPS, names.EPISODE_RETURN_MEAN, names.SPARSITY_NOW)
@@ -47,7 +47,7 @@ class Section:
     dense: Pictured | None
     pruned: Pictured | None
     best_run: Pick[Trial] | None  # what `rayprune best` would register
-    frontier: list[FrontierRow] | None = None  # a frontier search's probes (store.frontier)
+    frontier: list[FrontierRow] | None = None  # a frontier search's probes (store.frontier_record)
 
     @property
     def best(self) -> list[Cell]:

@@ -15,11 +15,12 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from rayprune import names
-from rayprune.errors import AlreadyExists, CommandError, NoEligibleRun
+from rayprune.errors import AlreadyExists, ArtifactError, CommandError, NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.pruning import sparsity_unit
-from rayprune.store.frontier import FrontierRow, read_frontier
+from rayprune.store.frontier_record import FrontierRow, read_frontier
 from rayprune.store.metrics import canonical_metrics
+from rayprune.store.model import MODEL_FILE
 from rayprune.store.point import TrialPoint
 from rayprune.store.ranking import RULE, pick, trial_standing
 from rayprune.store.tracking import artifacts_here, client_for, trial_runs
@@ -217,8 +218,9 @@ def check_out(out: Path) -> Path:
 
 @contextlib.contextmanager
 def staged_download(tracking_uri: str, choice: Choice, out: Path) -> Iterator[Path]:
-    """The chosen run's compact_policy folder, downloaded beside `out` and checked; it takes
-    out's place only if the block succeeds, so a failure (or Ctrl-C) leaves nothing behind."""
+    """The chosen run's compact_policy folder, downloaded beside `out` and checked (a policy
+    and an MLflow Model); it takes out's place only if the block succeeds, so a failure (or
+    Ctrl-C) leaves nothing behind."""
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
@@ -226,6 +228,11 @@ def staged_download(tracking_uri: str, choice: Choice, out: Path) -> Iterator[Pa
             )
         )
         read_info(local)  # refuse to hand over a corrupt folder
+        if not (local / MODEL_FILE).is_file():  # nor register one MLflow cannot load
+            raise ArtifactError(
+                f"run {choice.run_name}: its {ARTIFACT_DIR}/ is not an MLflow Model (no "
+                f"{MODEL_FILE}; logged by an earlier rayprune 0.x), so `best` cannot register it"
+            )
         apply_umask(local)
         yield local
         if out.is_dir():

@@ -17,7 +17,6 @@ import mlflow.onnx
 import numpy as np
 import onnx
 from mlflow.models import ModelSignature
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.types import Schema, TensorSpec
 
 from rayprune.errors import ArtifactError, UnsupportedEnvError
@@ -78,25 +77,3 @@ def add_model(policy_dir: Path) -> None:
         )
         for item in staged.iterdir():
             item.rename(policy_dir / item.name)
-
-
-def ensure_model(tracking_uri: str, run_id: str, artifact_uri: str) -> bool:
-    """Make a logged compact_policy folder (at artifact_uri) an MLflow Model, for runs of older
-    rayprune whose folder is not one; only the model's files are added, nothing is replaced.
-    Returns whether it had to."""
-    repo = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
-    if any(Path(f.path).name == MODEL_FILE for f in repo.list_artifacts()):
-        return False
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "policy"
-        folder.mkdir()
-        repo.download_artifacts("", dst_path=str(folder))
-        before = {p.name for p in folder.iterdir()}
-        add_model(folder)
-        added = Path(tmp) / "added"
-        added.mkdir()
-        for item in folder.iterdir():
-            if item.name not in before:
-                item.rename(added / item.name)
-        repo.log_artifacts(str(added))
-    return True

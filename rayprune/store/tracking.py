@@ -33,7 +33,7 @@ from rayprune.names import (
     TRIAL_KEY_TAG,
     curve,
 )
-from rayprune.store.metrics import canonical_metrics, curve_history, logs_legacy_curves
+from rayprune.store.metrics import canonical_metrics, curve_history
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 ARTIFACTS_DIR = "mlartifacts"  # the embedded store's artifact folder, beside mlflow.db
@@ -180,17 +180,10 @@ def finished_metrics(tracking_uri: str, experiment: str, key: str, metrics: Iter
 class TrialRun:
     """The MLflow run of one trial; a retried or resumed trial reopens the same run."""
 
-    def __init__(
-        self,
-        client: MlflowClient,
-        run_id: str,
-        logged_through: int = 0,
-        curves_prefixed: bool = True,
-    ) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, logged_through: int = 0) -> None:
         self.client = client
         self.run_id = run_id
         self.logged_through = logged_through  # the last iteration whose row is in the run
-        self.curves_prefixed = curves_prefixed  # False: a run of older rayprune, resumed
 
     @classmethod
     def open(
@@ -211,7 +204,7 @@ class TrialRun:
             run_id = client.create_run(
                 experiment_id(client, experiment), run_name=name, tags=tags
             ).info.run_id
-            logged_through, prefixed = 0, True
+            logged_through = 0
         else:
             run_id = existing.info.run_id
             for stale in (STOPPED_EARLY_TAG, FAILURE_TAG):  # of an earlier attempt, not this one
@@ -220,7 +213,6 @@ class TrialRun:
             client.update_run(run_id, status="RUNNING")
             history = curve_history(client, run_id, ENV_STEPS)
             logged_through = max((m.step for m in history), default=0)
-            prefixed = not logs_legacy_curves(client, run_id)
         # Every attempt logs the params and tags (the same values again are accepted): an
         # attempt that died right after creating the run must not leave it without them.
         client.log_batch(
@@ -228,7 +220,7 @@ class TrialRun:
             params=[Param(k, str(v)) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
-        return cls(client, run_id, logged_through, prefixed)
+        return cls(client, run_id, logged_through)
 
     def tag_node(self, node_id: str) -> None:
         self.client.set_tag(self.run_id, NODE_TAG, node_id)
@@ -248,8 +240,7 @@ class TrialRun:
         repeats those iterations from the older checkpoint: their rows are skipped, so no step of
         a curve is logged twice."""
         new = [(step, row) for step, row in rows if step > self.logged_through]
-        stored = curve if self.curves_prefixed else str
-        self.log_steps([(step, {stored(k): v for k, v in row.items()}) for step, row in new])
+        self.log_steps([(step, {curve(k): v for k, v in row.items()}) for step, row in new])
         if new:
             self.logged_through = new[-1][0]
 

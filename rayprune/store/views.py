@@ -37,11 +37,9 @@ def column(kind: str, key: str) -> str:
     return f"{kind}.`{key}`"
 
 
-def view_state(curves_prefixed: bool = True) -> dict[str, Any]:
+def view_state() -> dict[str, Any]:
     """The runs page as rayprune shows it. Line charts plot against env steps (the UI's x-axis
-    'metric' option) rather than training iterations, so runs of different batch sizes line up;
-    runs of older rayprune logged env steps without the curve prefix."""
-    env_steps = names.curve(names.ENV_STEPS) if curves_prefixed else names.ENV_STEPS
+    'metric' option) rather than training iterations, so runs of different batch sizes line up."""
     return {
         "searchFilter": TRIALS_ONLY,
         "orderByKey": column("metrics", names.EVAL_RETURN_MEAN),
@@ -50,31 +48,28 @@ def view_state(curves_prefixed: bool = True) -> dict[str, Any]:
         + [column("metrics", key) for key in METRIC_COLUMNS],
         "globalLineChartConfig": {
             "xAxisKey": "metric",
-            "selectedXAxisMetricKey": env_steps,
+            "selectedXAxisMetricKey": names.curve(names.ENV_STEPS),
             "lineSmoothness": 0,
         },
     }
 
 
-def view_tag(curves_prefixed: bool = True, now_ms: int | None = None) -> tuple[str, str]:
+def view_tag(now_ms: int | None = None) -> tuple[str, str]:
     """The experiment tag (key, value) that saves the view."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     envelope = {
         "name": VIEW_NAME,
         "createdAt": now_ms,
         "updatedAt": now_ms,
-        "state": json.dumps(view_state(curves_prefixed)),
+        "state": json.dumps(view_state()),
     }
     return f"{names.SAVED_VIEW_TAG_PREFIX}{VIEW_ID}", json.dumps(envelope)
 
 
 def ensure_view(client: MlflowClient, experiment: str) -> None:
-    """Save the view on an experiment (by id) that lacks it or holds an older one (a sweep of
-    older rayprune, whose runs logged curves without their prefix); a current one is left
-    alone."""
-    trials = client.search_runs([experiment], filter_string=TRIALS_ONLY, max_results=1)
-    legacy = bool(trials) and names.ENV_STEPS in trials[0].data.metrics
-    key, value = view_tag(curves_prefixed=not legacy)
+    """Save the view on an experiment (by id) that lacks it or holds a different one; the same
+    one is left alone."""
+    key, value = view_tag()
     held = client.get_experiment(experiment).tags.get(key)
     if held is None or _state(held) != _state(value):
         client.set_experiment_tag(experiment, key, value)

@@ -16,7 +16,7 @@ from pathlib import Path
 import ray
 from ray.exceptions import AuthenticationError
 
-from rayprune.errors import ClusterError, ConfigError
+from rayprune.errors import ClusterError
 from rayprune.rllib.compat import connect_gcs, refresh_auth_mode
 from rayprune.store.tracking import check_tracking_server, client_for
 
@@ -146,17 +146,6 @@ def ray_session(address: str | None, py_modules: Sequence[str] = ()) -> Iterator
 def single_node() -> bool:
     """Whether the connected Ray has one live node (the local default, or a one-node cluster)."""
     return sum(1 for node in ray.nodes() if node["Alive"]) == 1
-
-
-def importable(py_modules: Sequence[str]) -> None:
-    """Make the modules the sweep ships to its workers importable here too, where the
-    environment is checked before anything starts."""
-    for module in py_modules:
-        path = Path(module).resolve()
-        if not path.exists():
-            raise ConfigError(f"py_modules: {module} does not exist")
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
 
 
 def trial_environment() -> dict[str, str]:

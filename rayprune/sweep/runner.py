@@ -10,7 +10,6 @@ from ray import tune
 
 from rayprune import names
 from rayprune.errors import AlreadyExists, SweepError
-from rayprune.policy import check_env
 from rayprune.store.pareto import SUMMARY, Outcome, log_front, pareto_front
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import (
@@ -22,9 +21,11 @@ from rayprune.store.tracking import (
 from rayprune.store.views import sweep_link
 from rayprune.sweep import search
 from rayprune.sweep.checkpoints import trained
-from rayprune.sweep.cluster import importable, preflight, ray_session, single_node
+from rayprune.sweep.cluster import preflight, ray_session, single_node
 from rayprune.sweep.config import SweepConfig, parse_config
-from rayprune.sweep.frontier_search import conclude, reference_trials
+from rayprune.sweep.config.env_check import check_environment, importable
+from rayprune.sweep.frontier.conclusion import conclude
+from rayprune.sweep.frontier.searcher import reference_trials
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
 
@@ -60,9 +61,7 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     if _tune_dir(ws, cfg.name).exists():
         raise AlreadyExists(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
     search.check_search(cfg)
-    importable(cfg.py_modules)
-    spaces = check_env(cfg.env_spec())
-    cfg.check_reachable(spaces)
+    spaces = check_environment(cfg)
     reference_trials(cfg, ws.tracking_uri)  # a reference sweep must hold every seed's dense PPO
     check_dense_starts(cfg, ws)
     # Refuses a name already taken in the store, before the sweep is recorded.

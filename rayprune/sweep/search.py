@@ -20,7 +20,8 @@ from rayprune.policy import EnvSpaces
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import mark_stopped_early
 from rayprune.sweep.config import SweepConfig
-from rayprune.sweep.frontier_search import frontier_searcher
+from rayprune.sweep.config.grid import points
+from rayprune.sweep.frontier.searcher import frontier_searcher
 
 # NSGA-II's objectives; a trial reports them once, in its final result.
 OBJECTIVES = {names.EVAL_RETURN_MEAN: "max", names.WEIGHTS_COMPACT: "min"}
@@ -53,7 +54,7 @@ def check_search(cfg: SweepConfig) -> None:
 
 def describe(cfg: SweepConfig) -> str:
     if cfg.search.kind == "grid":
-        trials = f"{len(cfg.points())} trials"
+        trials = f"{len(points(cfg))} trials"
     elif cfg.search.kind == "frontier":
         s = cfg.search
         methods = [m for m in cfg.grid.method if m != names.DENSE_METHOD]
@@ -82,7 +83,7 @@ def param_space(cfg: SweepConfig, tracking_uri: str, storage: str) -> dict[str, 
     trial's "point". `storage`: Tune's, where a frontier probe finds dense PPO's checkpoint."""
     space: dict[str, Any] = {"sweep": cfg.dump(), "tracking_uri": tracking_uri, "storage": storage}
     if cfg.search.kind == "grid":
-        space["point"] = tune.grid_search([p.to_params() for p in cfg.points()])
+        space["point"] = tune.grid_search([p.to_params() for p in points(cfg)])
     return space
 
 
@@ -130,7 +131,7 @@ class PointSpace:
     @classmethod
     def of(cls, cfg: SweepConfig) -> PointSpace:
         values: dict[str, dict[str, set[Any]]] = {}
-        for point in cfg.points():
+        for point in points(cfg):
             keys = values.setdefault(point.method, {})
             for key, value in point.to_params().items():
                 if key != names.METHOD:

@@ -46,6 +46,13 @@ from rayprune.sweep.checkpoints import (
     write_state,
 )
 from rayprune.sweep.config import SweepConfig
+from rayprune.sweep.config.specs import (
+    budget_for,
+    env_spec,
+    network_for,
+    spec_for,
+    starts_from_dense,
+)
 
 
 def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -102,9 +109,9 @@ def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun, storage: str) -> 
     algo = _build(cfg, point)
     try:
         env_steps = _restore(algo, run)
-        if env_steps == 0 and cfg.starts_from_dense(point):
+        if env_steps == 0 and starts_from_dense(cfg, point):
             _start_from_dense(algo, cfg, point, storage, run)
-        _loop(algo, cfg, run, env_steps, cfg.budget_for(point))
+        _loop(algo, cfg, run, env_steps, budget_for(cfg, point))
         final = _export_and_evaluate(algo, cfg, point, run)
     finally:
         algo.stop()
@@ -149,11 +156,11 @@ def _final_result(checkpoint: tune.Checkpoint | None) -> dict[str, Any] | None:
 def _build(cfg: SweepConfig, point: TrialPoint):
     algorithm_logs_here()
     return build_ppo_config(
-        env=cfg.env_spec(),
+        env=env_spec(cfg),
         seed=point.seed,
         ppo=cfg.ppo.model_dump(),
-        network=cfg.network_for(point),
-        pruning=cfg.spec_for(point),
+        network=network_for(cfg, point),
+        pruning=spec_for(cfg, point),
         num_envs_per_env_runner=cfg.num_envs_per_env_runner,
         api_stack=cfg.api_stack,
         normalize_observations=cfg.normalize_observations,
@@ -202,9 +209,9 @@ def _export_and_evaluate(
     """Compact the actor, stage its graph, evaluate the staged ONNX graph (what ships is what
     is measured), publish the folder with its compression.json and log it to the trial's run."""
     actor = actor_of(algo).cpu()
-    spec = cfg.spec_for(point)
+    spec = spec_for(cfg, point)
     net = deployable(actor, spec)
-    env = cfg.env_spec()
+    env = env_spec(cfg)
     spaces = check_env(env)
     normalization = frozen_normalization(algo)
     with tempfile.TemporaryDirectory() as d:

@@ -101,8 +101,8 @@ class Workspace:
             ) from None
         recorded = Workspace(
             root=self.root,
-            tracking_uri=self._absolute(uri, record.get("root")),
-            storage=self._absolute(storage, record.get("root")),
+            tracking_uri=self._absolute(uri),
+            storage=self._absolute(storage),
             address=record.get("address"),
         )
         return config, recorded
@@ -115,15 +115,12 @@ class Workspace:
             return f"{prefix}{RESULTS_MARK}/{local.relative_to(self.root).as_posix()}"
         return location
 
-    def _absolute(self, location: str, old_root: str | None) -> str:
-        """The inverse of _relative against this results folder; a record from before relative
-        paths names its folder in `root`, whose paths are moved here too."""
+    def _absolute(self, location: str) -> str:
+        """The inverse of _relative against this results folder."""
         prefix = "sqlite:///" if location.startswith("sqlite:///") else ""
         local = location.removeprefix(prefix)
         if local.startswith(f"{RESULTS_MARK}/"):
             return f"{prefix}{self.root / local.removeprefix(RESULTS_MARK + '/')}"
-        if old_root and Path(local).is_absolute() and Path(local).is_relative_to(old_root):
-            return f"{prefix}{self.root / Path(local).relative_to(old_root)}"
         return location
 
     def check_store(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from rayprune.names import FAILURE_TAG, RECOVERED_TAG
 from tests.cli import REPO, rayprune
-from tests.integration.test_sweep_cli import runs_of, write_config
+from tests.integration.sweeps import runs_of, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rayprune.store.tracking import NODE_TAG, TRIAL_KEY_TAG
+from tests.cli import one_line_error, rayprune
 from tests.integration.processes import MlflowServer, RayCluster
-from tests.integration.test_sweep_cli import TINY, assert_one_line_error, rayprune, write_config
+from tests.integration.sweeps import TINY, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 CURVES = ("train/env_steps", "train/episode_return_mean", "train/neurons")
@@ -128,12 +129,12 @@ def test_wrong_token_or_address_fails_in_seconds_in_one_line(cluster, server, tm
     for env, fragment in cases:
         start = time.monotonic()
         proc = rayprune(*sweep_args(path, cluster, server, tmp_path / "r"), cwd=tmp_path, env=env)
-        assert_one_line_error(proc, fragment)
+        one_line_error(proc, fragment)
         assert time.monotonic() - start < 15  # not ray.init's 20 s of retries
     local_store = rayprune(
         "sweep", path, "--address", cluster.address, cwd=tmp_path, env=cluster.client_env()
     )
-    assert_one_line_error(local_store, "needs an MLflow server every node can reach")
+    one_line_error(local_store, "needs an MLflow server every node can reach")
     assert not (tmp_path / "r").exists() and not (tmp_path / "rayprune_results").exists()
     assert trial_runs(server, "refused")[1] == []
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from rayprune.store.point import TrialPoint
-from tests.cli import REPO, one_line_error
-from tests.integration.test_sweep_cli import finished_runs, rayprune, runs_of, write_config
+from tests.cli import REPO, one_line_error, rayprune
+from tests.integration.sweeps import finished_runs, runs_of, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tests.integration.test_sweep_cli import rayprune, runs_of, write_config
+from tests.cli import rayprune
+from tests.integration.sweeps import runs_of, write_config
 
 pytestmark = pytest.mark.integration
 

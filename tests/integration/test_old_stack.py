@@ -19,7 +19,8 @@ from rayprune.rllib import (
     pruning_metrics,
     restore_algorithm,
 )
-from tests.integration.test_sweep_cli import METRICS, rayprune, runs_of, write_config
+from tests.cli import rayprune
+from tests.integration.sweeps import METRICS, runs_of, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.cli import one_line_error, rayprune
 from tests.integration.processes import RaypruneUi
-from tests.integration.test_sweep_cli import assert_one_line_error, rayprune, write_config
+from tests.integration.sweeps import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -127,11 +128,11 @@ def test_report_is_logged_to_the_sweeps_summary_run_and_replaced_when_rerun(repo
 
 def test_report_errors_are_one_line(reported):
     missing = rayprune("report", "nope", cwd=reported)
-    assert_one_line_error(missing, "no sweep named 'nope'")
+    one_line_error(missing, "no sweep named 'nope'")
     (reported / "mine").mkdir()
     (reported / "mine" / "notes.txt").write_text("keep")
     taken = rayprune("report", NAME, "--out", "mine", cwd=reported)
-    assert_one_line_error(taken, "is not a rayprune report")
+    one_line_error(taken, "is not a rayprune report")
     assert [p.name for p in (reported / "mine").iterdir()] == ["notes.txt"]
 
 

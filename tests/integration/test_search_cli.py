@@ -7,7 +7,8 @@ import pytest
 
 from rayprune.store.pareto import Outcome, pareto_front
 from rayprune.store.point import TrialPoint
-from tests.integration.test_sweep_cli import TINY, rayprune, runs_of, write_config
+from tests.cli import rayprune
+from tests.integration.sweeps import TINY, runs_of, write_config
 
 pytestmark = pytest.mark.integration
 

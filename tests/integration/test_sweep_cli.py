@@ -4,7 +4,6 @@ Each command runs as a real process; a sweep's own `ray.shutdown()` stops the lo
 started, so nothing else on the machine is touched.
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -16,60 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from rayprune.policy import OnnxPolicy
 from rayprune.store.tracking import TRIAL_KEY_TAG
-from tests.cli import rayprune
+from tests.cli import one_line_error, rayprune
 from tests.integration.processes import MlflowServer, RaypruneUi, free_port, stop_group, wait_for
+from tests.integration.sweeps import METRICS, TINY, finished_runs, runs_of, write_config
 
 pytestmark = pytest.mark.integration
 
-CURVES = {
-    "episode_return_mean", "env_steps", "neurons", "neurons_l0", "neurons_l1", "weights", "flops",
-    "sparsity", "sparsity_target_now",
-}  # fmt: skip
 POLICY_FILES = ("policy.onnx", "policy.safetensors", "compression.json", "MLmodel", "model.onnx")
-# per-iteration curves under train/ (MLflow charts them in a section of their own), final values
-METRICS = {f"train/{m}" for m in CURVES} | {
-    "eval_return_mean",
-    "weights_removed",
-    "compression_ratio",
-}
-TINY = {
-    "name": "tiny",
-    "env": "CartPole-v1",
-    "budget_env_steps": 2000,
-    "ppo": {"train_batch_size": 500, "minibatch_size": 128, "num_epochs": 2},
-    "model": {"hidden": [16, 16], "critic_hidden": [16]},
-    "pruning": {"start_iter": 1, "end_iter": 3},
-    "grid": {"method": ["dsp", "ppo"], "lambda": [1e-4], "sparsity_target": [0.5], "seed": [0]},
-    "num_envs_per_env_runner": 2,
-    "checkpoint_every": 2,
-    "eval_episodes": 3,
-}
-
-
-def write_config(folder: Path, **patch) -> Path:
-    path = folder / f"{patch.get('name', TINY['name'])}.yaml"
-    path.write_text(yaml.safe_dump({**TINY, **patch}))
-    return path
-
-
-def runs_of(results: Path, experiment: str):
-    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id])
-    return client, [r for r in runs if TRIAL_KEY_TAG in r.data.tags]  # not the summary runs
-
-
-def assert_one_line_error(proc, fragment):
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("rayprune: error:") and fragment in lines[0], (
-        proc.stderr
-    )
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +81,10 @@ def test_best_registers_and_downloads_then_eval_runs_it(finished_sweep):
     assert "over 3 episodes on CartPole-v1" in proc.stdout and "hidden [8, 8]" in proc.stdout
 
     mismatch = rayprune("eval", folder / "best_policy", "--env", "Pendulum-v1", cwd=folder)
-    assert_one_line_error(mismatch, "does not fit a policy trained on CartPole-v1")
+    one_line_error(mismatch, "does not fit a policy trained on CartPole-v1")
 
     again = rayprune("best", "tiny", "--out", "best_policy", cwd=folder)
-    assert_one_line_error(again, "refusing to overwrite")
+    one_line_error(again, "refusing to overwrite")
     assert json.loads((folder / "best_policy" / "compression.json").read_text()) == info
 
 
@@ -147,7 +103,7 @@ def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_pa
     folder, _ = finished_sweep
     results = folder / "rayprune_results"
     _, before = runs_of(results, "tiny")
-    assert_one_line_error(rayprune("sweep", write_config(tmp_path), cwd=folder), "exists")
+    one_line_error(rayprune("sweep", write_config(tmp_path), cwd=folder), "exists")
     _, after = runs_of(results, "tiny")
     assert [(r.info.run_id, r.info.status) for r in after] == [
         (r.info.run_id, r.info.status) for r in before
@@ -196,7 +152,7 @@ def test_bad_input_fails_in_one_line_and_destroys_nothing(finished_sweep, tmp_pa
         (("eval", tmp_path), "compression.json is missing"),
     ]
     for args, fragment in cases:
-        assert_one_line_error(rayprune(*args, cwd=fresh), fragment)
+        one_line_error(rayprune(*args, cwd=fresh), fragment)
     assert list(fresh.iterdir()) == []  # nothing was created
 
 
@@ -219,7 +175,7 @@ def test_crashed_trial_is_retried_from_its_checkpoint(tmp_path):
 
 def test_ui_says_it_is_up_only_when_it_answers_and_links_the_sweeps_runs(finished_sweep, tmp_path):
     folder, _ = finished_sweep
-    assert_one_line_error(rayprune("ui", cwd=tmp_path), "no MLflow store")
+    one_line_error(rayprune("ui", cwd=tmp_path), "no MLflow store")
     ui = RaypruneUi(folder)
     try:
         _, links = ui.wait_up()
@@ -342,21 +298,6 @@ def test_a_local_sweep_runs_its_next_trial_in_a_finished_trials_process(tmp_path
     _, runs = runs_of(tmp_path / "rayprune_results", "reuse")
     assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
     assert len(list(pids.iterdir())) == 2
-
-
-def finished_runs(db: Path) -> dict[str, int]:
-    """run_id -> end_time of the FINISHED trial runs, read straight from the SQLite store."""
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(db)) as con:
-        try:
-            rows = con.execute(
-                "select r.run_uuid, r.end_time from runs r join tags t on t.run_uuid = r.run_uuid"
-                f" where r.status = 'FINISHED' and t.key = '{TRIAL_KEY_TAG}'"
-            ).fetchall()
-        except sqlite3.OperationalError:  # the store is still being created
-            return {}
-    return dict(rows)
 
 
 @pytest.fixture

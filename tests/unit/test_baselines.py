@@ -8,6 +8,7 @@ import torch
 from rayprune.pruning import MaskedMLP, PruningSchedule, PruningSpec, prune
 from rayprune.pruning.importance import group_norms, random_importances, ssl_penalty
 from rayprune.sweep.config import parse_config
+from rayprune.sweep.config.grid import points
 
 W1 = torch.tensor([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0]])
 
@@ -75,7 +76,7 @@ def test_methods_without_a_penalty_ignore_the_lambda_axis():
             "grid": {"method": ["ssl", "dropout"], "lambda": [1e-5, 1e-4], "seed": [0]},
         }
     )
-    assert [(p.method, p.lam) for p in cfg.points()] == [
+    assert [(p.method, p.lam) for p in points(cfg)] == [
         ("ssl", 1e-5),
         ("ssl", 1e-4),
         ("dropout", 0.0),

@@ -43,9 +43,8 @@ from rayprune.policy.c_runtime import (
 from rayprune.policy.quantize import quantize_int8
 from rayprune.pruning.compaction import CompactMLP, compact
 from rayprune.pruning.masked_mlp import MaskedMLP
+from tests.unit.nets import ACTIVATIONS, ATOL, observations, random_net, torch_out
 
-ACTIVATIONS = ["tanh", "relu", "elu", "silu", "sigmoid"]
-ATOL = 1e-5
 GCC_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-aarch64") is None or shutil.which("aarch64-linux-gnu-gcc") is None,
@@ -64,24 +63,6 @@ def discrete(n: int) -> dict:
 
 def box(low: list[float], high: list[float]) -> dict:
     return {"type": "box", "shape": [len(low)], "low": low, "high": high}
-
-
-def observations(obs_dim: int, seed: int, n: int = 10_000) -> np.ndarray:
-    """n rows: most standard normal, a fifth at 20x that (tanh saturates, relu grows)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, obs_dim))
-    x[: n // 5] *= 20.0
-    return x.astype(np.float32)
-
-
-def torch_out(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return net(torch.from_numpy(x)).numpy()
-
-
-def random_net(activation: str, seed: int, ranks: list | None = None) -> CompactMLP:
-    torch.manual_seed(seed)
-    return CompactMLP(6, [12, 7], 3, activation, ranks).eval()
 
 
 def c_policy(net: CompactMLP, space: dict, folder: Path, **kwargs) -> CPolicy:

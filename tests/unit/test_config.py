@@ -5,7 +5,10 @@ import pytest
 from rayprune.errors import ConfigError
 from rayprune.policy import ActionSpace, UnsupportedEnvError, check_env
 from rayprune.store.point import TrialPoint
-from rayprune.sweep.config import apply_overrides, load_config, parse_config
+from rayprune.sweep.config import load_config, parse_config
+from rayprune.sweep.config.env_check import check_environment
+from rayprune.sweep.config.grid import points as grid_points
+from rayprune.sweep.config.overrides import apply_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"name": "t", "env": "CartPole-v1", "budget_env_steps": 200_000}
@@ -18,7 +21,7 @@ def test_shipped_configs_are_valid():
 
 def test_paper_grid_size():
     cfg = load_config(REPO / "tune_configs" / "cartpole_dsp.yaml")
-    points = cfg.points()
+    points = grid_points(cfg)
     assert len(points) == 6 * 4 * 5 + 5  # DSP grid plus one dense run per seed
     assert sum(p.method == "ppo" for p in points) == 5
 
@@ -82,6 +85,33 @@ def test_environment_checks():
     assert obs_dim == 3 and space.type == "box" and space.low == (-2.0,)
     with pytest.raises(UnsupportedEnvError, match="unknown environment"):
         check_env("NoSuchEnv-v9")
+
+
+def test_validating_a_config_builds_no_environment_the_preflight_step_does(tmp_path, monkeypatch):
+    # a valid environment that counts its constructions in a file
+    module = tmp_path / "counting_env.py"
+    module.write_text(
+        "import pathlib\n"
+        "import gymnasium\n"
+        "import numpy as np\n"
+        "CALLS = pathlib.Path(__file__).with_suffix('.calls')\n"
+        "class Counting(gymnasium.Env):\n"
+        "    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (3,), np.float32)\n"
+        "    action_space = gymnasium.spaces.Discrete(2)\n"
+        "    def __init__(self):\n"
+        "        CALLS.write_text(str(int(CALLS.read_text()) + 1 if CALLS.exists() else 1))\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        super().reset(seed=seed)\n"
+        "        return np.zeros(3, np.float32), {}\n"
+        "    def step(self, action):\n"
+        "        return np.zeros(3, np.float32), 1.0, True, False, {}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    calls = module.with_suffix(".calls")
+    cfg = parse_config({**BASE, "env": "counting_env:Counting", "py_modules": [str(module)]})
+    assert not calls.exists()
+    spaces = check_environment(cfg)
+    assert spaces.obs_dim == 3 and int(calls.read_text()) >= 1
 
 
 @pytest.mark.parametrize(

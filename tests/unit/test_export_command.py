@@ -105,8 +105,8 @@ def corrupt_weights(folder: Path) -> None:
     "args, fragment",
     [
         (["--target", "fpga"], "--target 'fpga' is not one of c, onnx"),
-        (["--dtype", "int4"], "--dtype 'int4' is not one of int8, float32"),
-        (["--target", "onnx", "--dtype", "float32"], "policy.onnx is float32 already"),
+        (["--dtype", "int4"], "--dtype 'int4' is not one of int8"),
+        (["--dtype", "float32"], "--dtype 'float32' is not one of int8"),
     ],
 )
 def test_export_refuses_bad_options_in_one_line(cartpole_policy, tmp_path, args, fragment):
@@ -128,6 +128,20 @@ def test_export_refuses_bad_folders_and_writes_nothing(cartpole_policy, tmp_path
     proc = rayprune("export", broken, "--out", tmp_path / "o", cwd=tmp_path)
     one_line_error(proc, "cannot read")
     assert sorted(os.listdir(tmp_path)) == ["broken", "taken"]  # no out, no staging folder
+
+
+def test_a_folder_without_its_environment_is_one_line(cartpole_policy, tmp_path):
+    """compression.json of an earlier rayprune 0.x has no 'environment': refused, not guessed."""
+    old = tmp_path / "old"
+    shutil.copytree(cartpole_policy, old)
+    info = json.loads((old / "compression.json").read_text())
+    del info["environment"]
+    (old / "compression.json").write_text(json.dumps(info))
+    missing = "incomplete: missing 'environment'"
+    one_line_error(rayprune("eval", old, cwd=tmp_path), missing)
+    one_line_error(rayprune("eval", old, "--env", "CartPole-v1", cwd=tmp_path), missing)
+    one_line_error(rayprune("export", old, "--out", tmp_path / "o", cwd=tmp_path), missing)
+    assert sorted(os.listdir(tmp_path)) == ["old"]
 
 
 def test_a_missing_compiler_is_one_line(cartpole_policy, tmp_path):

@@ -8,17 +8,12 @@ from ray.tune.search import Searcher
 
 from rayprune.errors import ConfigError, SweepError
 from rayprune.policy import ActionSpace, EnvSpaces
-from rayprune.pruning import (
-    Level,
-    PruningSchedule,
-    PruningSpec,
-    sparsity_levels,
-    thinned,
-    unit_layers,
-)
+from rayprune.pruning import PruningSchedule, PruningSpec, unit_layers
 from rayprune.store.point import TrialPoint
+from rayprune.sweep.bound import bound
 from rayprune.sweep.config import parse_config
-from rayprune.sweep.frontier import (
+from rayprune.sweep.config.specs import budget_for, starts_from_dense
+from rayprune.sweep.frontier.bisection import (
     Finished,
     MethodFrontier,
     Reference,
@@ -27,7 +22,10 @@ from rayprune.sweep.frontier import (
     retained_return,
     score_probe,
 )
-from rayprune.sweep.frontier_search import FrontierSearch, print_frontier
+from rayprune.sweep.frontier.conclusion import print_frontier
+from rayprune.sweep.frontier.levels import Level, sparsity_levels, thinned
+from rayprune.sweep.frontier.plan import method_searches
+from rayprune.sweep.frontier.searcher import FrontierSearch
 
 BASE = {"name": "f", "env": "CartPole-v1", "budget_env_steps": 200_000}
 FRONTIER = {"kind": "frontier", "keep": 0.95, "sparsity_min": 0.5, "sparsity_max": 0.99}
@@ -160,7 +158,7 @@ def keeps_from_ten_neurons(point: TrialPoint) -> float:
 
 def test_the_searcher_runs_dense_first_then_bisects_each_method_to_its_answer(tmp_path):
     cfg = frontier_config()
-    searches = cfg.frontier_searches(CARTPOLE)
+    searches = method_searches(cfg, CARTPOLE)
     # [16, 16] between 0.5 and 0.99: 1 (15/16 = 0.94) to 8 neurons per layer, 8 levels
     assert [level.kept for level in searches[0].levels] == [2, 4, 6, 8, 10, 12, 14, 16]
     searcher = FrontierSearch(searches, [0, 1], r_random=20.0, keep=0.95)
@@ -175,7 +173,7 @@ def test_the_searcher_runs_dense_first_then_bisects_each_method_to_its_answer(tm
 
 def test_a_restored_searcher_continues_without_repeating_a_probe(tmp_path):
     cfg = frontier_config(grid={"method": ["dsp"], "lambda": [1e-4], "seed": [0]})
-    searches = cfg.frontier_searches(CARTPOLE)
+    searches = method_searches(cfg, CARTPOLE)
     first = FrontierSearch(searches, [0], r_random=20.0, keep=0.95)
     done = []
     for trial_id in ("a", "b"):  # dense and the first probe, both finished
@@ -194,13 +192,13 @@ def test_a_restored_searcher_continues_without_repeating_a_probe(tmp_path):
 def test_an_earlier_sweeps_dense_trials_stand_in_for_the_reference():
     cfg = frontier_config(grid={"method": ["dsp"], "lambda": [1e-4], "seed": [0, 1]})
     given = [finished("ppo", 0.0, 0.0, seed, 500.0) for seed in (0, 1)]
-    searcher = FrontierSearch(cfg.frontier_searches(CARTPOLE), [0, 1], 20.0, 0.95, given)
+    searcher = FrontierSearch(method_searches(cfg, CARTPOLE), [0, 1], 20.0, 0.95, given)
     order = play(searcher, keeps_from_ten_neurons)
     assert all(p.method == "dsp" for p in order) and len(order) == 3 * 2
 
 
 def test_probes_that_start_from_dense_ppo_wait_for_every_seeds_policy():
-    searches = frontier_config().frontier_searches(CARTPOLE)
+    searches = method_searches(frontier_config(), CARTPOLE)
     searcher = FrontierSearch(searches, [0, 1], 20.0, 0.95, from_dense=True)
     first = [TrialPoint.from_params(searcher.suggest(t)["point"]) for t in ("a", "b")]
     assert [(p.method, p.seed) for p in first] == [("ppo", 0), ("ppo", 1)]
@@ -223,17 +221,17 @@ def test_probes_from_dense_ppo_train_for_the_fine_tuning_budget_only():
         pruning={"start_iter": 1, "end_iter": 10},
     )
     dense, probe = TrialPoint("ppo", 0.0, 0.0, 0), TrialPoint("dsp", 1e-4, 0.75, 0)
-    assert (cfg.budget_for(dense), cfg.budget_for(probe)) == (200_000, 20_000)
-    assert cfg.starts_from_dense(probe) and not cfg.starts_from_dense(dense)
+    assert (budget_for(cfg, dense), budget_for(cfg, probe)) == (200_000, 20_000)
+    assert starts_from_dense(cfg, probe) and not starts_from_dense(cfg, dense)
     # 2 seeds of dense PPO at 200k, then at most 4 probes (8 levels) x 2 methods x 2 seeds at 20k
-    assert cfg.bound() == (2 + 16, 2 * 200_000 + 16 * 20_000)
-    assert frontier_config().bound() == (18, 18 * 200_000)
+    assert bound(cfg, CARTPOLE) == (2 + 16, 2 * 200_000 + 16 * 20_000)
+    assert bound(frontier_config(), CARTPOLE) == (18, 18 * 200_000)
     reference = {**FRONTIER, "reference": "earlier"}  # its dense PPO trained already
-    assert frontier_config(search=reference).bound() == (16, 16 * 200_000)
+    assert bound(frontier_config(search=reference), CARTPOLE) == (16, 16 * 200_000)
 
 
 def test_a_failed_dense_trial_ends_the_search():
-    searcher = FrontierSearch(frontier_config().frontier_searches(CARTPOLE), [0], 20.0, 0.95)
+    searcher = FrontierSearch(method_searches(frontier_config(), CARTPOLE), [0], 20.0, 0.95)
     searcher.suggest("a")
     searcher.on_trial_complete("a", error=True)
     assert searcher.suggest("b") == Searcher.FINISHED

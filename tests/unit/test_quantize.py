@@ -10,7 +10,7 @@ import torch
 
 from rayprune.policy.quantize import QuantizedMLP, quantize_int8
 from rayprune.pruning.compaction import CompactMLP
-from tests.unit.test_c_export import ACTIVATIONS, ATOL, observations, random_net, torch_out
+from tests.unit.nets import ACTIVATIONS, ATOL, observations, random_net, torch_out
 
 LIPSCHITZ = {"tanh": 1.0, "relu": 1.0, "elu": 1.0, "silu": 1.1, "sigmoid": 0.25}
 

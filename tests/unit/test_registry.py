@@ -1,11 +1,10 @@
 """The best policy as a real MLflow Model in the registry (a real SQLite store, no Ray): the
 compact_policy folder is an ONNX-flavour Model with a signature and an input example,
 `mlflow.pyfunc.load_model("models:/...@best")` gives onnxruntime's outputs, registration is
-idempotent and the alias moves only when the choice does; runs and compression.json files of
-older rayprune still work."""
+idempotent and the alias moves only when the choice does; a folder that is not an MLflow Model
+is refused in one line."""
 
 import json
-import shutil
 
 import gymnasium as gym
 import mlflow.pyfunc
@@ -13,12 +12,13 @@ import numpy as np
 import pytest
 from mlflow.entities import Metric, Param
 
+from rayprune.errors import ArtifactError
 from rayprune.policy import OnnxPolicy, read_info
-from rayprune.store.best import choose_best, register_best
-from rayprune.store.model import MODEL_FILE, add_model, ensure_model, example_observations
+from rayprune.store.best import choose_best, register_best, staged_download
+from rayprune.store.model import MODEL_FILE, add_model, example_observations
 from rayprune.store.ranking import RULE
 from rayprune.store.tracking import client_for, create_experiment
-from tests.unit.test_export import BOX, DISCRETE, make_policy
+from tests.unit.policies import BOX, DISCRETE, make_policy
 
 MODEL_FILES = {
     MODEL_FILE, "model.onnx", "conda.yaml", "python_env.yaml", "requirements.txt",
@@ -65,7 +65,7 @@ def test_the_input_example_is_the_environments_first_observations(tmp_path):
 
 def log_trial_run(client, experiment, tmp_path, name, ret, lam, seed, model=True):
     """A finished DSP trial run with its compact_policy folder (an MLflow Model unless
-    model=False: a run of older rayprune)."""
+    model=False)."""
     _, folder = make_policy(tmp_path / name, DISCRETE)
     if model:
         add_model(folder)
@@ -139,40 +139,28 @@ def test_best_registers_a_run_once_and_moves_the_alias_only_when_the_choice_chan
     )
 
 
-def test_a_run_of_older_rayprune_is_made_a_model_when_chosen(store, tmp_path):
+def test_a_folder_that_is_not_an_mlflow_model_is_refused_before_the_registry(store, tmp_path):
     uri, client, experiment = store
-    rid, folder = log_trial_run(client, experiment, tmp_path, "old", 450.0, 1e-4, 0, model=False)
+    log_trial_run(client, experiment, tmp_path, "plain", 450.0, 1e-4, 0, model=False)
     choice = choose_best(uri, "s")
-    exported = {p.name for p in folder.iterdir()}
-    listed = {a.path for a in client.list_artifacts(rid, "compact_policy")}
-    assert listed == {f"compact_policy/{f}" for f in exported}
-
-    assert ensure_model(uri, rid, choice.artifact_uri) is True
-    listed = {a.path for a in client.list_artifacts(rid, "compact_policy")}
-    assert listed == {f"compact_policy/{f}" for f in exported | MODEL_FILES}
-    local = tmp_path / "downloaded"
-    client.download_artifacts(rid, "compact_policy", str(local))
-    for name in POLICY_FILES:  # added beside, nothing replaced
-        assert (local / "compact_policy" / name).read_bytes() == (folder / name).read_bytes()
-    assert ensure_model(uri, rid, choice.artifact_uri) is False
-
-    register_best(uri, "rayprune-s", choice)
-    model = mlflow.pyfunc.load_model("models:/rayprune-s@best")
-    assert model.predict(OBS)["action_logits"].shape == (7, 3)
+    out = tmp_path / "out"
+    with pytest.raises(ArtifactError, match="not an MLflow Model"):
+        with staged_download(uri, choice, out):
+            register_best(uri, "rayprune-s", choice)
+    assert client.search_registered_models() == [] and not out.exists()
 
 
-def test_compression_json_of_older_rayprune_reads_with_todays_fields(tmp_path):
+def test_compression_json_says_the_weights_removed_and_the_ratio(tmp_path):
     """make_policy's actor: 5-32-32-3 with 11 and 20 neurons masked; 1,280 dense weights, the
-    compact 5-21-12-3 has 5*21 + 21*12 + 12*3 = 393."""
+    compact 5-21-12-3 has 5*21 + 21*12 + 12*3 = 393. A file without weights_removed is
+    incomplete."""
     _, folder = make_policy(tmp_path, DISCRETE)
     info = read_info(folder)
     assert (info.weights_dense, info.weights_compact) == (1280, 393)
     assert info.weights_removed == pytest.approx(1 - 393 / 1280)
     assert info.compression_ratio == pytest.approx(1280 / 393)
     raw = json.loads((folder / "compression.json").read_text())
-    old = tmp_path / "old"
-    shutil.copytree(folder, old)
     del raw["weights_removed"]
-    raw["compression_ratio"] = 1 - 393 / 1280  # older rayprune: the fraction removed
-    (old / "compression.json").write_text(json.dumps(raw))
-    assert read_info(old) == info
+    (folder / "compression.json").write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match="incomplete: missing 'weights_removed'"):
+        read_info(folder)

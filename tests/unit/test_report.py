@@ -5,20 +5,14 @@ import base64
 import json
 import math
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 import torch
-from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
-from safetensors.torch import save_file
 
 from rayprune.errors import ExperimentNotFound, NoEligibleRun
 from rayprune.names import SUMMARY_TAG, TRIAL_KEY_TAG
-from rayprune.policy import PolicyInfo, export_compact_policy
-from rayprune.pruning import CompactMLP
 from rayprune.report import REPORT_FILE, figures, write_report
 from rayprune.report.aggregate import (
     best_lambda,
@@ -34,8 +28,9 @@ from rayprune.report.html import comparison_table, figure, folded, plus_minus, s
 from rayprune.report.paper import PAPER_93, paper_return
 from rayprune.report.render import store_label
 from rayprune.store.best import choose_best
-from rayprune.store.frontier import FrontierRow, log_frontier
+from rayprune.store.frontier_record import FrontierRow, log_frontier
 from rayprune.store.point import TrialPoint
+from tests.unit.trial_runs import log_trial
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -174,71 +169,6 @@ def test_figure_is_inlined_as_a_data_uri(tmp_path):
 
 # --- a whole report from an MLflow store written here -------------------------------------
 
-HIDDEN = [8, 8]
-
-
-def log_trial(client, exp_id, point, ret, search="grid", budget=2000, legacy=False, graph=False):
-    """A FINISHED trial run as the trainable leaves it: params, curves, final metrics and a
-    compact_policy folder (compression.json + policy.safetensors; graph: exported whole, ONNX
-    graph included, as `best` needs it). legacy: as rayprune before the curves' train/ prefix
-    and weights_removed (compression_ratio then held the fraction)."""
-    name = f"{point['method']}-{point['lambda']:g}-{point['sparsity_target']:g}-seed{point['seed']}"
-    run = client.create_run(
-        exp_id, run_name=name, tags={TRIAL_KEY_TAG: name, "rayprune.sweep": "tiny"}
-    )
-    rid = run.info.run_id
-    params = {
-        **point, "name": client.get_experiment(exp_id).name, "env": "CartPole-v1",
-        "search.kind": search, "model.hidden": str(HIDDEN), "budget_env_steps": budget,
-    }  # fmt: skip
-    client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
-    kept = [max(1, round(n * (1 - point["sparsity_target"]))) for n in HIDDEN]
-    metrics = []
-    for step in range(1, 5):
-        frac = min(1.0, step / 3)
-        row = {
-            "env_steps": 500.0 * step,
-            "episode_return_mean": math.nan if step == 1 else ret * step / 4,
-            "sparsity_target_now": point["sparsity_target"] * frac,
-            **{f"neurons_l{i}": n - (n - k) * frac for i, (n, k) in enumerate(zip(HIDDEN, kept))},
-        }
-        prefix = "" if legacy else "train/"
-        metrics += [Metric(prefix + k, v, 0, step) for k, v in row.items()]
-    weights = 4 * kept[0] + kept[0] * kept[1] + 2 * kept[1]
-    size = {"compression_ratio": 1 - weights / 112} if legacy else {
-        "weights_removed": 1 - weights / 112, "compression_ratio": 112 / weights,
-    }  # fmt: skip
-    final = {
-        "eval_return_mean": ret, "eval_return_std": 1.0, "target_reached": 1.0,
-        "neurons_compact": sum(kept), "weights_compact": weights, "flops_compact": 100.0, **size,
-    }  # fmt: skip
-    metrics += [Metric(k, v, 0, 4) for k, v in final.items()]
-    client.log_batch(rid, metrics=metrics)
-    policy = Path(tempfile.mkdtemp()) / "compact_policy"
-    net = CompactMLP(4, kept, 2)
-    info = {
-        "env": "CartPole-v1", "method": point["method"], "lambda": point["lambda"],
-        "sparsity_target": point["sparsity_target"], "reading": "rank", "scope": "layer",
-        "seed": point["seed"], "obs_dim": 4, "action_space": {"type": "discrete", "n": 2},
-        "activation": "tanh", "hidden_dense": HIDDEN, "hidden_compact": kept, "ranks": [None] * 3,
-        "neurons_dense": 16, "neurons_compact": sum(kept), "weights_dense": 112,
-        "weights_compact": final["weights_compact"], "flops_dense": 200, "flops_compact": 100,
-        "eval_return_mean": ret, "eval_return_std": 1.0, "eval_episodes": 3,
-        "sparsity_unit": "neurons", "neurons_dead": 0, "sparsity": 1 - sum(kept) / 16,
-        "weight_sparsity": 0.5, **size, "target_reached": True,
-    }  # fmt: skip
-    if graph:
-        export_compact_policy(net, policy, PolicyInfo.from_json(info))
-    else:
-        policy.mkdir()
-        state = {k: v.contiguous() for k, v in net.state_dict().items()}
-        save_file(state, str(policy / "policy.safetensors"))
-        (policy / "compression.json").write_text(json.dumps(info))
-    client.log_artifacts(rid, str(policy), "compact_policy")
-    shutil.rmtree(policy.parent)
-    client.set_terminated(rid, "FINISHED")
-    return rid
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
@@ -283,14 +213,7 @@ def store(tmp_path_factory):
     for seed in (0, 1):
         log_trial(client, more, {**dsp, "sparsity_target": 0.75, "seed": seed}, 470.0)
     log_trial(client, more, {**dsp, "lambda": 1e-3, "sparsity_target": 0.5, "seed": 0}, 10.0)
-    log_trial(  # logged by older rayprune: curves without train/, the old compression_ratio
-        client,
-        longer,
-        {**dsp, "sparsity_target": 0.75, "seed": 0},
-        490.0,
-        budget=4000,
-        legacy=True,
-    )
+    log_trial(client, longer, {**dsp, "sparsity_target": 0.75, "seed": 0}, 490.0, budget=4000)
     client.create_experiment("empty", artifact_location=(root / "art").as_uri())
     return uri, client, root  # fmt: skip
 
@@ -458,11 +381,10 @@ def test_a_store_nearby_is_named_relative_to_the_page(tmp_path):
     assert store_label("http://host:5000", report) == "http://host:5000"
 
 
-def test_a_sweep_of_older_rayprune_reads_with_todays_names(store, tmp_path):
-    """tiny_long's run logged its curves without train/ and compression_ratio as the fraction
-    removed (16 of 112 weights kept: 85.7% removed, 7x)."""
+def test_the_comparison_row_says_the_weights_removed_and_the_ratio(store, tmp_path):
+    """tiny_long's run keeps 16 of 112 weights: 85.7% removed, 7x."""
     uri, _, _ = store
-    out = tmp_path / "old"
+    out = tmp_path / "long"
     page = write_report(uri, ["tiny_long"], out).read_text()
     (row,) = rows_of(page, "comparison")
     assert "85.7%" in row and ">7x<" in row

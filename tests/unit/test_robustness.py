@@ -25,6 +25,7 @@ from rayprune.errors import (
 from rayprune.policy import OnnxPolicy, read_info
 from rayprune.store.tracking import check_tracking_server, create_experiment
 from rayprune.store.uri import take_credentials, without_credentials
+from rayprune.sweep.bound import bound
 from rayprune.sweep.checkpoints import (
     CorruptCheckpoint,
     TrialState,
@@ -33,11 +34,15 @@ from rayprune.sweep.checkpoints import (
     usable,
     write_state,
 )
-from rayprune.sweep.config import apply_overrides, load_config, parse_config
+from rayprune.sweep.config import load_config, parse_config
+from rayprune.sweep.config.env_check import check_targets_reachable
+from rayprune.sweep.config.grid import points
+from rayprune.sweep.config.overrides import apply_overrides
 from rayprune.sweep.trainable import check_finite
 from rayprune.sweep.workspace import Workspace
 from tests.cli import one_line_error, rayprune
-from tests.unit.test_report import log_trial
+from tests.unit.policies import DISCRETE, make_policy
+from tests.unit.trial_runs import log_trial
 
 BASE = {"name": "t", "env": "CartPole-v1", "budget_env_steps": 200_000}
 
@@ -110,7 +115,7 @@ def test_targets_the_network_cannot_reach_are_refused(hidden, target, method, mo
 
     raw = {**BASE, "model": {"hidden": hidden}, "grid": {"method": [method], "sparsity_target": [target]}}  # fmt: skip
     with pytest.raises(ConfigError, match=f"cannot be reached.*{most}"):
-        parse_config(raw).check_reachable(check_env("CartPole-v1"))
+        check_targets_reachable(parse_config(raw), check_env("CartPole-v1"))
 
 
 def test_reachable_targets_pass():
@@ -118,13 +123,15 @@ def test_reachable_targets_pass():
 
     # 4 (of 4) inputs x 128 ... : 93% of each 128-neuron layer is 119.04, 120 can go
     cfg = parse_config({**BASE, "grid": {"sparsity_target": [0.93, 0.99]}})
-    cfg.check_reachable(check_env("CartPole-v1"))
+    check_targets_reachable(cfg, check_env("CartPole-v1"))
 
 
 def test_trials_are_counted_without_listing_them():
     grid = {"method": ["dsp", "ppo"], "lambda": [1e-4, 1e-3], "sparsity_target": [0.5, 0.9]}
+    from rayprune.policy import check_env
+
     cfg = parse_config({**BASE, "grid": {**grid, "seed": list(range(5))}})
-    assert cfg.bound().trials == (2 * 2 + 1) * 5 == len(cfg.points())
+    assert bound(cfg, check_env("CartPole-v1")).trials == (2 * 2 + 1) * 5 == len(points(cfg))
 
 
 def test_a_huge_grid_is_refused_before_anything_is_recorded(tmp_path):
@@ -168,19 +175,6 @@ def test_a_moved_results_folder_finds_its_store_and_never_makes_one(tmp_path):
     with pytest.raises(SweepError, match="no MLflow store at"):
         recorded.check_store()
     assert not (tmp_path / "old").exists() and not (tmp_path / "new" / "mlflow.db").exists()
-
-
-def test_a_record_with_absolute_paths_moves_with_its_folder(tmp_path):
-    """Sweeps recorded before relative paths name their folder in `root`."""
-    (tmp_path / "new" / "sweeps").mkdir(parents=True)
-    old = tmp_path / "old"
-    record = {
-        "config": {}, "root": str(old), "tracking_uri": f"sqlite:///{old / 'mlflow.db'}",
-        "storage": str(old / "ray"), "address": None,
-    }  # fmt: skip
-    (tmp_path / "new" / "sweeps" / "s.json").write_text(json.dumps(record))
-    _, recorded = Workspace.create(tmp_path / "new").load_sweep("s")
-    assert recorded.tracking_uri == f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
 
 
 def test_a_corrupt_sweep_record_is_one_line(tmp_path):
@@ -323,8 +317,6 @@ def test_a_probe_finds_dense_ppos_trained_policy_in_its_trials_checkpoints(tmp_p
 
 
 def test_eval_checks_the_graph_against_compression_json(tmp_path):
-    from tests.unit.test_export import DISCRETE, make_policy
-
     _, folder = make_policy(tmp_path, DISCRETE)
     info = json.loads((folder / "compression.json").read_text())
     (folder / "compression.json").write_text(json.dumps({**info, "obs_dim": 7}))

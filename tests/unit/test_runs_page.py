@@ -75,15 +75,8 @@ def test_only_the_params_that_apply_are_logged():
     assert params["lambda"] == 1e-4 and grid["ppo.lr"] == params["ppo.lr"]
 
 
-def test_runs_of_older_rayprune_read_with_todays_names():
-    """Curves without train/, and compression_ratio holding the fraction removed: 0.992
-    removed leaves 1/125 of the weights."""
-    old = canonical_metrics({"neurons": 18.0, "compression_ratio": 0.992})
-    assert old == {
-        "neurons": 18.0,
-        "weights_removed": 0.992,
-        "compression_ratio": pytest.approx(125.0),
-    }
+def test_a_runs_metrics_read_with_the_codes_names():
+    """Curves lose their train/ prefix; final values are read as logged."""
     new = {"train/neurons": 18.0, "weights_removed": 0.992, "compression_ratio": 127.0}
     assert canonical_metrics(new) == {
         "neurons": 18.0,
@@ -125,18 +118,14 @@ def test_the_view_is_saved_once_and_leaves_summary_runs_out(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = client_for(uri)
     new = create_experiment(uri, "new", (tmp_path / "a").as_uri())
-    old = create_experiment(uri, "old", (tmp_path / "a").as_uri())
+    other = create_experiment(uri, "other", (tmp_path / "a").as_uri())
     client.create_experiment("not_a_sweep")
     trial = client.create_run(new, run_name="dsp l1e-3 s0.5 #0", tags={"rayprune.trial_key": "k"})
     client.log_metric(trial.info.run_id, "train/env_steps", 500.0, step=1)
-    legacy = client.create_run(
-        old, run_name="dsp-lam0.001-sp0.5-seed0", tags={"rayprune.trial_key": "j"}
-    )
-    client.log_metric(legacy.info.run_id, "env_steps", 500.0, step=1)
     log_summary(uri, "new", "report", [{"a": 1}], "not a trial")
 
     links = dict(sweep_links(uri, []))
-    assert set(links) == {"new", "old"}
+    assert set(links) == {"new", "other"}
     assert links["new"].endswith(
         f"/#/experiments/{new}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_ID}"
     )
@@ -145,7 +134,7 @@ def test_the_view_is_saved_once_and_leaves_summary_runs_out(tmp_path):
         envelope = json.loads(client.get_experiment(experiment).tags[VIEW_TAG])
         return json.loads(envelope["state"])["globalLineChartConfig"]["selectedXAxisMetricKey"]
 
-    assert (x_axis(new), x_axis(old)) == ("train/env_steps", "env_steps")  # each its own curves
+    assert (x_axis(new), x_axis(other)) == ("train/env_steps", "train/env_steps")
     saved = client.get_experiment(new).tags[VIEW_TAG]
     ensure_view(client, new)
     assert client.get_experiment(new).tags[VIEW_TAG] == saved  # current: not rewritten

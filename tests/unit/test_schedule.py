@@ -1,6 +1,6 @@
 import pytest
 
-from rayprune.pruning import PruningSchedule, is_pruning_step, target_sparsity
+from rayprune.pruning import PruningSchedule, is_pruning_step, sparsity_at
 
 SCHEDULE = PruningSchedule(sparsity_target=0.9, start_iter=10, end_iter=20, frequency=3)
 
@@ -10,17 +10,17 @@ SCHEDULE = PruningSchedule(sparsity_target=0.9, start_iter=10, end_iter=20, freq
     [(0, 0.0), (10, 0.0), (15, 0.9 - 0.9 * 0.5**3), (18, 0.9 - 0.9 * 0.2**3), (20, 0.9), (99, 0.9)],
 )
 def test_cubic_schedule_values(step, expected):
-    assert target_sparsity(SCHEDULE, step) == pytest.approx(expected)
+    assert sparsity_at(SCHEDULE, step) == pytest.approx(expected)
 
 
 def test_initial_sparsity_is_held_before_start():
     schedule = PruningSchedule(sparsity_target=0.8, initial_sparsity=0.2, start_iter=4, end_iter=8)
-    assert target_sparsity(schedule, 1) == 0.2
-    assert target_sparsity(schedule, 6) == pytest.approx(0.8 + (0.2 - 0.8) * 0.5**3)
+    assert sparsity_at(schedule, 1) == 0.2
+    assert sparsity_at(schedule, 6) == pytest.approx(0.8 + (0.2 - 0.8) * 0.5**3)
 
 
 def test_schedule_is_monotone():
-    values = [target_sparsity(SCHEDULE, t) for t in range(30)]
+    values = [sparsity_at(SCHEDULE, t) for t in range(30)]
     assert values == sorted(values)
 
 

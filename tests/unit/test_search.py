@@ -11,6 +11,7 @@ from rayprune.policy import ActionSpace, EnvSpaces
 from rayprune.store.pareto import Outcome, pareto_front
 from rayprune.store.point import TrialPoint
 from rayprune.sweep.config import load_config, parse_config
+from rayprune.sweep.config.grid import points as grid_points
 from rayprune.sweep.search import BudgetASHA, PointSpace, check_search, tune_options
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_settings_that_need_the_rest_of_the_config():
 def test_shipped_search_configs():
     for name in ("paper_grid", "cartpole_optuna", "cartpole_asha"):
         check_search(load_config(REPO / "tune_configs" / f"{name}.yaml"))
-    points = load_config(REPO / "tune_configs" / "paper_grid.yaml").points()
+    points = grid_points(load_config(REPO / "tune_configs" / "paper_grid.yaml"))
     per_method = {m: sum(p.method == m for p in points) for m in {p.method for p in points}}
     # 6 lambdas x 4 targets x 5 seeds; no penalty: 4 x 5; ppo: 5
     assert per_method == {

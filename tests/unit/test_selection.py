@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rayprune.pruning import select_masks, target_reached
+from rayprune.pruning import counts_reach_target, select_masks
 
 t = torch.tensor
 
@@ -76,5 +76,5 @@ def test_unknown_reading_is_refused():
 @pytest.mark.parametrize(
     "kept, reached", [([9, 9], True), ([8, 10], True), ([10, 9], False), ([128, 128], False)]
 )
-def test_target_reached_counts_whole_neurons(kept, reached):
-    assert target_reached(kept, [128, 128], 0.93) is reached
+def test_counts_reach_target_counts_whole_neurons(kept, reached):
+    assert counts_reach_target(kept, [128, 128], 0.93) is reached

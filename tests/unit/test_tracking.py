@@ -25,25 +25,13 @@ def test_a_reopened_run_keeps_its_curve_and_gets_params_an_attempt_never_logged(
     assert client.get_run(orphan).data.params == {"method": "dsp", "lambda": "0.0001"}
 
 
-def test_a_run_of_older_rayprune_goes_on_under_its_own_curve_names(tmp_path):
-    """Its curves were logged without train/: a resumed trial continues them there, so no curve
-    is split in two; final values never carry the prefix."""
+def test_curves_carry_the_train_prefix_and_final_values_do_not(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = create_experiment(uri, "s", (tmp_path / "artifacts").as_uri())
+    create_experiment(uri, "s", (tmp_path / "artifacts").as_uri())
     client = client_for(uri)
-    old = client.create_run(experiment, tags={TRIAL_KEY_TAG: "k"}).info.run_id
-    client.log_metric(old, "env_steps", 500.0, step=1)
-
-    resumed = TrialRun.open(uri, "s", "k", "dsp l1e-4 s0.5 #0", PARAMS, "a trial")
-    assert (resumed.logged_through, resumed.curves_prefixed) == (1, False)
-    resumed.log_curve([(2, {"env_steps": 1000.0})])
-    resumed.log_steps([(2, {"eval_return_mean": 9.0})])
-    run = client.get_run(old)
-    assert set(run.data.metrics) == {"env_steps", "eval_return_mean"}
-    assert run.data.tags["mlflow.note.content"] == "a trial"
-
     fresh = TrialRun.open(uri, "s", "new", "dsp l1e-4 s0.5 #1", PARAMS, "another")
     fresh.log_curve([(1, {"env_steps": 500.0})])
     fresh.log_steps([(1, {"eval_return_mean": 9.0})])
     assert set(client.get_run(fresh.run_id).data.metrics) == {"train/env_steps", "eval_return_mean"}
     assert client.get_run(fresh.run_id).info.run_name == "dsp l1e-4 s0.5 #1"
+    assert client.get_run(fresh.run_id).data.tags["mlflow.note.content"] == "another"

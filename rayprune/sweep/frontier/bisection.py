@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 from rayprune import names
 from rayprune.errors import SweepError
-from rayprune.pruning import Level
-from rayprune.store.frontier import FrontierRow
+from rayprune.store.frontier_record import FrontierRow
 from rayprune.store.point import TrialPoint
+from rayprune.sweep.frontier.levels import Level
 
 
 class Finished(NamedTuple):

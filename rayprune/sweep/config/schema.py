@@ -1,46 +1,19 @@
-"""The sweep's YAML, typed and validated at the edge: unknown keys and bad values are errors."""
+"""The sweep's YAML as types: every key, its type, default and range; unknown keys, NaN and
+infinities are errors. Only the schema: reading the file (loading.py), --set (overrides.py), the
+trials (grid.py), what each trial builds (specs.py) and the environment check (env_check.py)
+live beside it."""
 
 from __future__ import annotations
 
-import itertools
-from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from rayprune import names
-from rayprune.errors import ConfigError, SpecError
-from rayprune.policy import EnvSpaces, EnvSpec, WrapperSpec, check_env
-from rayprune.pruning import (
-    METHODS,
-    Gates,
-    PruningSchedule,
-    PruningSpec,
-    Reading,
-    Scope,
-    check_activation,
-    check_reachable,
-    sparsity_levels,
-    thinned,
-    unit_layers,
-)
-from rayprune.rllib.network import ActorCriticSpec
-from rayprune.store.point import TrialPoint
-from rayprune.sweep.frontier import MethodSearch
+from rayprune.errors import SpecError
+from rayprune.pruning import METHODS, Gates, Reading, Scope, check_activation
+from rayprune.sweep.config import specs
 from rayprune.sweep.workspace import check_name
 
-# The most levels a frontier search bisects per method: at most 7 probes. Neuron units have
-# fewer on most networks; weight units have thousands, thinned evenly in log(kept).
-FRONTIER_LEVELS = 64
 # Where each PruningSpec field sits in the YAML, for one-line errors that name the user's key.
 SPEC_KEYS = {
     "lam": "grid.lambda",
@@ -258,9 +231,7 @@ class SweepConfig(Strict):
         """Every point's PruningSpec, built as the trial will build it: its checks are the
         single source, surfacing here as one-line config errors naming the YAML key."""
         try:
-            PruningSchedule(**self._schedule_settings(self._highest_target()))
-            for method, lam, target in self.cells():  # the seed changes nothing checked
-                self.spec_for(TrialPoint(method, lam, target, self.grid.seed[0]))
+            specs.check_specs(self)
         except SpecError as err:
             key = SPEC_KEYS.get(err.field, f"pruning.{err.field}") if err.field else "pruning"
             raise ValueError(f"{key}: {err}") from None
@@ -270,7 +241,7 @@ class SweepConfig(Strict):
     def _schedule_fits(self) -> SweepConfig:
         if not any(METHODS[m].importance for m in self.grid.method):
             return self
-        budget, key = self.pruning_budget()
+        budget, key = specs.pruning_budget(self)
         iterations = -(-budget // self.ppo.train_batch_size)
         if self.pruning.end_iter > iterations:
             raise ValueError(
@@ -285,20 +256,6 @@ class SweepConfig(Strict):
             raise ValueError("search.init: dense needs api_stack: new")
         return self
 
-    def pruning_budget(self) -> tuple[int, str]:
-        """The env steps a pruning trial trains for, and the key that sets them."""
-        if self.search.init == "dense":
-            return self.search.finetune_env_steps, "search.finetune_env_steps"
-        return self.budget_env_steps, "budget_env_steps"
-
-    def starts_from_dense(self, point: TrialPoint) -> bool:
-        """Whether the trial starts from dense PPO's trained policy of its seed (search.init)."""
-        return self.search.init == "dense" and point.method != names.DENSE_METHOD
-
-    def budget_for(self, point: TrialPoint) -> int:
-        """The env steps `point`'s trial trains for."""
-        return self.pruning_budget()[0] if self.starts_from_dense(point) else self.budget_env_steps
-
     @model_validator(mode="after")
     def _stack_supports(self) -> SweepConfig:
         if self.api_stack == "old" and self.pruning.distill_coeff > 0:
@@ -306,20 +263,6 @@ class SweepConfig(Strict):
                 "pruning.distill_coeff needs api_stack: new (the old stack has no teacher)"
             )
         return self
-
-    def _highest_target(self) -> float:
-        if self.search.kind == "frontier":
-            return self.search.sparsity_max
-        return max(self.grid.sparsity_target)
-
-    def env_spec(self) -> EnvSpec:
-        """What builds the environment, here and in every EnvRunner."""
-        return EnvSpec(
-            self.env,
-            dict(self.env_config),
-            tuple(WrapperSpec(w.path, dict(w.kwargs)) for w in self.wrappers),
-            self.max_episode_steps,
-        )
 
     @model_validator(mode="after")
     def _frontier_fits(self) -> SweepConfig:
@@ -339,218 +282,9 @@ class SweepConfig(Strict):
             )
         return self
 
-    def lambdas(self, method: str) -> list[float]:
-        """The lambdas `method` runs with: grid.lambda, or 0 for a method without a penalty."""
-        return self.grid.lam if METHODS[method].penalty else [0.0]
-
-    def targets(self, method: str) -> list[float]:
-        """The sparsity targets `method` runs with: 0 for a method that does not prune, else
-        grid.sparsity_target (a frontier search's are found by it: its lower bound stands in
-        for them in the checks)."""
-        if not METHODS[method].importance:
-            return [0.0]
-        if self.search.kind == "frontier":
-            return [self.search.sparsity_min]
-        return self.grid.sparsity_target
-
-    def cells(self) -> list[tuple[str, float, float]]:
-        """The grid's (method, lambda, sparsity_target) cells. A method without a penalty runs
-        once at lambda = 0, one that does not prune once at sparsity_target = 0."""
-        return [
-            (method, lam, target)
-            for method in self.grid.method
-            for lam, target in itertools.product(self.lambdas(method), self.targets(method))
-        ]
-
-    def bound(self) -> Bound:
-        """How many trials the sweep runs and their env steps: grid points, Optuna's samples, or
-        the most a frontier search can run (it builds the environment to know the network's
-        widths)."""
-        if self.search.kind == "optuna":
-            trials = self.search.num_samples
-            return Bound(trials, trials * self.budget_env_steps)
-        if self.search.kind == "frontier":
-            searches = self.frontier_searches(check_env(self.env_spec()))
-            probes = len(self.grid.seed) * sum(s.most_probes * len(s.lambdas) for s in searches)
-            dense = 0 if self.search.reference else len(self.grid.seed)  # an earlier sweep's
-            steps = dense * self.budget_env_steps + probes * self.pruning_budget()[0]
-            return Bound(dense + probes, steps)
-        trials = len(self.cells()) * len(self.grid.seed)
-        return Bound(trials, trials * self.budget_env_steps)
-
-    def frontier_searches(self, spaces: EnvSpaces) -> list[MethodSearch]:
-        """Per pruning method of grid.method, the levels its frontier search bisects."""
-        widths = [spaces.obs_dim, *self.model.hidden, spaces.action_space.width]
-        searches = []
-        for method in self.grid.method:
-            if not METHODS[method].importance:
-                continue
-            point = TrialPoint(method, self.lambdas(method)[0], self.search.sparsity_min, 0)
-            layers = unit_layers(self.spec_for(point), widths, self.network_for(point).gates)
-            levels = thinned(
-                sparsity_levels(layers, self.search.sparsity_min, self.search.sparsity_max),
-                FRONTIER_LEVELS,
-            )
-            searches.append(
-                MethodSearch(
-                    method,
-                    layers.unit,
-                    tuple(levels),
-                    tuple(self.lambdas(method)),
-                    tuple(self.grid.seed),
-                )  # fmt: skip
-            )
-        return searches
-
-    def points(self) -> list[TrialPoint]:
-        """The grid's trials: every cell once per seed."""
-        return [
-            TrialPoint(method, lam, target, seed)
-            for method, lam, target in self.cells()
-            for seed in self.grid.seed
-        ]
-
-    def _schedule_settings(self, sparsity_target: float) -> dict[str, Any]:
-        p = self.pruning
-        return {
-            "sparsity_target": sparsity_target,
-            "initial_sparsity": p.initial_sparsity,
-            "start_iter": p.start_iter,
-            "end_iter": p.end_iter,
-            "frequency": p.frequency,
-        }
-
-    def spec_for(self, point: TrialPoint) -> PruningSpec:
-        """The Learner's PruningSpec of one trial."""
-        p = self.pruning
-        prunes = METHODS[point.method].importance is not None
-        return PruningSpec(
-            method=point.method,
-            lam=point.lam,
-            schedule=PruningSchedule(**self._schedule_settings(point.sparsity_target))
-            if prunes
-            else None,
-            reading=p.reading,
-            scope=p.scope,
-            min_neurons=p.min_neurons,
-            seed=point.seed,
-            weight_threshold=p.weight_threshold,
-            distill_coeff=p.distill_coeff,
-            lowrank_energy=p.lowrank_energy,
-        )
-
-    def check_reachable(self, spaces: EnvSpaces) -> None:
-        """Every grid point's target against the network's floor, once the environment's
-        observation and action widths are known."""
-        widths = [spaces.obs_dim, *self.model.hidden, spaces.action_space.width]
-        for method, lam, target in self.cells():
-            point = TrialPoint(method, lam, target, self.grid.seed[0])
-            try:
-                check_reachable(self.spec_for(point), widths, self.network_for(point).gates)
-            except SpecError as err:
-                raise ConfigError(f"invalid config: grid point {point.slug}: {err}") from None
-
-    def network_for(self, point: TrialPoint) -> ActorCriticSpec:
-        """The actor's and critic's shapes, plus what the method builds into the actor: L0's
-        gates, dropout, PoPS's teacher."""
-        prunes = METHODS[point.method].importance is not None
-        return ActorCriticSpec(
-            hidden=list(self.model.hidden),
-            critic_hidden=list(self.model.critic_hidden),
-            activation=self.model.activation,
-            gates=self.pruning.gates if point.method == "l0" else None,
-            dropout_rate=self.pruning.dropout_rate,
-            distill=prunes and self.pruning.distill_coeff > 0,
-        )
-
     def dump(self) -> dict[str, Any]:
+        """The config as its YAML keys, as it validates again (sweeps/NAME.json, trials)."""
         # a frontier search's grid has no sparsity_target: its default would not validate again
         frontier = self.search.kind == "frontier"
         exclude = {"grid": {"sparsity_target"}} if frontier else None
         return self.model_dump(mode="json", by_alias=True, exclude=exclude)
-
-
-class Bound(NamedTuple):
-    """The most trials a sweep runs, and the env steps they train in all."""
-
-    trials: int
-    env_steps: int
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but a key given twice is an error, not "the last one wins"."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def parse_yaml(text: str, where: str) -> Any:
-    try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        mark = getattr(err, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{where} is not valid YAML: {problem}{at}") from None
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """`key.sub=value` pairs (value parsed as YAML) applied onto the raw mapping."""
-    for item in overrides:
-        path, sep, text = item.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"override {item!r} is not KEY=VALUE")
-        node = raw
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {key!r} is not a section")
-        node[leaf] = parse_yaml(text, f"override {item!r}")
-    return raw
-
-
-def parse_config(raw: Any) -> SweepConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError("the sweep config must be a YAML mapping")
-    try:
-        return SweepConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(one_line(err)) from None
-
-
-def load_config(path: Path, overrides: list[str] = ()) -> SweepConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
-    raw = parse_yaml(text, str(path))
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a YAML mapping")
-    return parse_config(apply_overrides(raw, list(overrides)))
-
-
-def one_line(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "config"
-        message = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            message = "unknown key"
-        parts.append(f"{where}: {message}")
-    return "invalid config: " + "; ".join(parts)
