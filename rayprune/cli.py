@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,13 +11,14 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from rayprune.errors import CommandError, RaypruneError, first_line
+from rayprune.errors import CommandError, RaypruneError, Stopped, first_line
 from rayprune.names import EVAL_RETURN_MEAN
-from rayprune.store.uri import take_credentials
+from rayprune.store.uri import tracking_uri_option
 
 # Nothing heavy is imported before a command runs (each imports what it needs), so `--help`
 # answers in a fraction of a second.
 UI_WAIT_S = 180  # `mlflow ui` refused connections for ~40 s after starting on a busy machine
+UI_STOP_S = 5  # the MLflow UI's processes end within ~2 s of SIGTERM; SIGKILL after this
 
 
 class Commands(TyperGroup):
@@ -61,9 +63,56 @@ TrackingUri = Annotated[
         help="MLflow tracking URI (default: SQLite in --results). Credentials in it "
         "(http://user:token@host) move to MLFLOW_TRACKING_USERNAME / _PASSWORD and are never "
         "shown or stored.",
-        callback=take_credentials,
+        callback=tracking_uri_option,
     ),
 ]
+
+
+def _model_name(name: str | None) -> str | None:
+    """--model-name as MLflow's registry takes it, checked before `best` touches anything."""
+    if name is not None and (not name.strip() or "/" in name or ":" in name):
+        raise CommandError(
+            f"--model-name {name!r} is not a registered model's name: not empty, without '/' or ':'"
+        )
+    return name
+
+
+# The filesystems Tune's storage reaches through pyarrow (pyarrow.fs.FileSystem.from_uri).
+STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+
+
+def _storage(storage: str | None) -> str | None:
+    """--storage as Tune takes it, checked before anything is recorded: a folder (made
+    absolute: trials run in folders of their own) or a URI of a filesystem pyarrow knows."""
+    if storage is None:
+        return None
+    if not storage.strip():
+        raise CommandError("--storage is empty: pass a folder or a URI (s3://BUCKET/PATH, ...)")
+    scheme, sep, rest = storage.partition("://")
+    if not sep:
+        return str(Path(storage).expanduser().absolute())
+    if scheme.lower() not in STORAGE_SCHEMES:
+        raise CommandError(
+            f"--storage {storage!r}: Tune cannot store to {scheme!r}:// (it takes a folder, or "
+            f"{', '.join(s + '://' for s in STORAGE_SCHEMES)})"
+        )
+    if scheme.lower() == "file" and not rest.startswith("/"):
+        raise CommandError(f"--storage {storage!r}: a file:// URI takes an absolute path")
+    return storage
+
+
+def _env_id(env: str | None) -> str | None:
+    """--env: an empty one is a mistake, not the default (leave the option out for that)."""
+    if env is not None and not env.strip():
+        raise CommandError("--env is empty: pass an environment id or module:Name, or leave it out")
+    return env
+
+
+def _seed(seed: int | None) -> int | None:
+    """--seed as gymnasium's reset takes it (its seeds are unsigned)."""
+    if seed is not None and seed < 0:
+        raise CommandError(f"--seed {seed} is negative: episode seeds are 0 or more")
+    return seed
 
 
 @app.command()
@@ -75,7 +124,12 @@ def sweep(
     results: Results = None,
     tracking_uri: TrackingUri = None,
     storage: Annotated[
-        Optional[str], typer.Option(help="Tune storage path (default: --results/ray).")
+        Optional[str],
+        typer.Option(
+            help="Tune storage: a folder, or a URI Tune writes to (s3://, gs://, abfs://, "
+            "hdfs://) (default: --results/ray).",
+            callback=_storage,
+        ),
     ] = None,
     address: Address = None,
     max_trials: Annotated[
@@ -120,7 +174,14 @@ def resume(name: str, results: Results = None, address: Address = None) -> None:
 
 
 def _conclude(name: str, outcome, ws) -> None:
-    """The sweep's report (of the trials that finished), then whether anything is left to do."""
+    """The sweep's report (of the trials that finished), then whether anything is left to do;
+    a sweep a signal stopped ends at once, without its report."""
+    if outcome.stopped_by is not None:
+        raise Stopped(
+            f"stopped by {signal.Signals(outcome.stopped_by).name}: {outcome.unfinished} "
+            f"trial(s) did not finish; `rayprune resume {name}` continues them",
+            outcome.stopped_by,
+        )
     if outcome.finished:
         from rayprune.report import write_report
 
@@ -161,7 +222,8 @@ def best(
         ),
     ] = False,
     model_name: Annotated[
-        Optional[str], typer.Option(help="Registered model name (default: rayprune-NAME).")
+        Optional[str],
+        typer.Option(help="Registered model name (default: rayprune-NAME).", callback=_model_name),
     ] = None,
     results: Results = None,
     tracking_uri: TrackingUri = None,
@@ -178,10 +240,12 @@ def best(
     with mlflow models serve."""
     from rayprune.store.best import check_out, choose_best, register_best, staged_download
     from rayprune.store.tracking import check_tracking_server
+    from rayprune.store.uri import check_store_exists
     from rayprune.sweep.workspace import check_name
 
     uri = tracking_uri or _recorded(results, name).tracking_uri
     check_name(name)
+    check_store_exists(uri)
     check_tracking_server(uri)
     out = check_out(out)
     choice = choose_best(uri, name, metric, min_sparsity, frontier)
@@ -235,6 +299,7 @@ def report(
     beside ours, in one self-contained page with a table of contents; logged to each sweep's
     MLflow experiment as the run `report`."""
     from rayprune.report import write_report
+    from rayprune.store.uri import check_store_exists
     from rayprune.sweep.workspace import Workspace, check_name
 
     ws = Workspace.create(results)
@@ -245,6 +310,7 @@ def report(
         if len(stores) > 1:
             raise CommandError("these sweeps are in different MLflow stores; pass --tracking-uri")
         (tracking_uri,) = stores
+    check_store_exists(tracking_uri)
     page = write_report(tracking_uri, names, out or ws.root / "reports" / names[0])
     print(f"report of {', '.join(names)}: {page}")
     print(f"logged to MLflow ({tracking_uri}): run 'report' of each sweep's experiment")
@@ -282,14 +348,16 @@ def eval_(
         Optional[str],
         typer.Option(
             help="Environment id or module:Name (default: the one it was trained on, with its "
-            "env_config, wrappers and time limit, from compression.json)."
+            "env_config, wrappers and time limit, from compression.json).",
+            callback=_env_id,
         ),
     ] = None,
     seed: Annotated[
         Optional[int],
         typer.Option(
-            help="First episode's seed (default: the sweep's evaluation episodes, so the return "
-            "matches the one it logged)."
+            help="First episode's seed, 0 or more (default: the sweep's evaluation episodes, so "
+            "the return matches the one it logged).",
+            callback=_seed,
         ),
     ] = None,
     runtime: Annotated[
@@ -376,8 +444,10 @@ def ui(
     tens of seconds to start), then prints per sweep the link that opens its runs in MLflow's
     model-training view on rayprune's saved view (also under "Views"): trials only, not the
     report or Pareto runs; best eval return first; method, lambda, sparsity target, seed, eval
-    return, weights and neurons as columns; curves against env steps. With a tracking server
-    (--tracking-uri http://...) it prints that server's links and starts nothing."""
+    return, weights and neurons as columns; curves against env steps. A port in use is refused
+    before anything starts. Ctrl-C, SIGTERM or SIGHUP stop the server with all its processes.
+    With a tracking server (--tracking-uri http://...) it prints that server's links and starts
+    nothing."""
     from rayprune.store.tracking import check_tracking_server
     from rayprune.store.views import sweep_links
     from rayprune.sweep import Workspace
@@ -398,43 +468,87 @@ def ui(
 
 
 def _serve_ui(uri: str, host: str, port: int, links: list[tuple[str, str]]) -> None:
-    """`mlflow ui` in the foreground until it ends (Ctrl-C stops both)."""
-    import subprocess
+    """`mlflow ui` in the foreground until it ends or a signal stops it. The server runs in a
+    session of its own, so a terminal's Ctrl-C reaches rayprune only; on Ctrl-C, SIGTERM or
+    SIGHUP rayprune stops the server's whole process tree (SIGTERM, then SIGKILL after UI_STOP_S)
+    and exits 128 + the signal's number (130 for Ctrl-C), saying so in one line."""
+    import contextlib
+    import signal
 
+    from rayprune.store.ui_server import UiServer, check_port_free
+
+    check_port_free(host, port)  # MLflow exits 0 on a taken port; the other server answers
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    server = subprocess.Popen([*command, "--host", host, "--port", str(port)])
+    received: list[int] = []
+    armed = [False]  # a signal interrupts only while the server runs, once: never its stop
+
+    def on_signal(signum: int, _frame) -> None:
+        received.append(signum)
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    previous = {
+        signum: signal.signal(signum, on_signal)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    server, code = None, 0
     try:
-        print(f"MLflow UI for {uri}: starting on http://{host}:{port} ...", flush=True)
-        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        _wait_for_ui(server, f"http://{local}:{port}/health", port)
-        print(f"MLflow UI is up on http://{host}:{port} (Ctrl-C stops it)")
-        _print_links(links)
-        code = server.wait()
+        try:
+            server = UiServer([*command, "--host", host, "--port", str(port)])
+            armed[0] = True
+            if received:  # it came while the server started
+                armed[0] = False
+                raise KeyboardInterrupt
+            print(f"MLflow UI for {uri}: starting on http://{host}:{port} ...", flush=True)
+            local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            _wait_for_ui(server, f"http://{local}:{port}/health", port)
+            print(f"MLflow UI is up on http://{host}:{port} (Ctrl-C stops it)")
+            _print_links(links)
+            sys.stdout.flush()
+            server.serving()
+            code = server.proc.wait()
+        finally:
+            armed[0] = False
+    except KeyboardInterrupt:
+        pass
     finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=30)
+        if server is not None:
+            server.stop(UI_STOP_S)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        signum = received[0]
+        name = signal.Signals(signum).name
+        line = "interrupted" if signum == signal.SIGINT else f"stopped by {name}"
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            print(f"rayprune: {line}", file=sys.stderr, flush=True)
+        sys.exit(128 + signum)
     if code:
         raise CommandError(f"the MLflow UI exited with code {code}")
 
 
 def _wait_for_ui(server, health: str, port: int) -> None:
+    """Until the server answers `health`; its ending first, with any code (0 included), is a
+    failure, never "up"."""
     import time
     import urllib.request
 
     deadline = time.monotonic() + UI_WAIT_S
-    while server.poll() is None:
+    while server.proc.poll() is None:
         try:
             with urllib.request.urlopen(health, timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and server.proc.poll() is None:
                     return
         except OSError:
             pass
         if time.monotonic() > deadline:
             raise CommandError(f"the MLflow UI did not answer at {health} in {UI_WAIT_S} s")
         time.sleep(1)
+    said = server.last_words()
     raise CommandError(
-        f"the MLflow UI exited (code {server.returncode}) before it answered; is port {port} taken?"
+        f"the MLflow UI on port {port} exited (code {server.proc.returncode}) before it "
+        f"answered{': ' + said if said else ''}"
     )
 
 
@@ -445,19 +559,57 @@ def _print_links(links: list[tuple[str, str]]) -> None:
         print(f"  {sweep}: {link}")
 
 
+def _caches_out_of_home() -> None:
+    """onnxruntime (a telemetry device id under ~/.cache) and matplotlib (its font cache) write
+    into HOME on import, and onnxruntime prints a warning where it cannot: a read-only or shared
+    HOME. Unless the user points them somewhere, they write into a folder of this process's own,
+    removed when it ends (the trials of a local sweep, started under it, inherit it)."""
+    if os.environ.get("XDG_CACHE_HOME") and os.environ.get("MPLCONFIGDIR"):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="rayprune-cache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ.setdefault("XDG_CACHE_HOME", folder)
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(folder, "matplotlib"))
+
+
+def _from_interrupt(error: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt (Ctrl-C, or a stopping signal routed to it) caused `error`."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def main() -> None:
     # Before mlflow loads: its telemetry races the environment (sweep.cluster.trial_environment)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    _caches_out_of_home()
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # store-creation chatter
+    from rayprune.sweep.signals import stop_like_ctrl_c, stopped_by
+
+    stop_like_ctrl_c()
     try:
         app()  # typer reports its own usage errors (exit code 2)
-    except KeyboardInterrupt:
-        if os.environ.get("RAYPRUNE_DEBUG"):
+    except (KeyboardInterrupt, SystemExit) as done:
+        # typer turns a KeyboardInterrupt inside a command into a silent exit 130
+        if os.environ.get("RAYPRUNE_DEBUG") or not _from_interrupt(done):
             raise
-        print("rayprune: interrupted", file=sys.stderr)
-        sys.exit(130)
+        signum = stopped_by()
+        if signum is None:
+            print("rayprune: interrupted", file=sys.stderr)
+            sys.exit(130)
+        print(f"rayprune: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        sys.exit(128 + signum)
+    except Stopped as err:
+        print(f"rayprune: {first_line(err)}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except (RaypruneError, OSError) as err:
         # OSError: a full disk, a read-only or missing folder; said in one line, like ours
         if os.environ.get("RAYPRUNE_DEBUG"):

@@ -84,3 +84,12 @@ class NoEligibleRun(NotFound):
 
 class TrackingUnavailable(RaypruneError, ConnectionError):
     """The MLflow tracking server does not answer."""
+
+
+class Stopped(RaypruneError, InterruptedError):
+    """A command stopped by a signal (SIGTERM, SIGHUP): the CLI prints it as one line and exits
+    128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

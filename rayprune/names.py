@@ -81,6 +81,7 @@ SWEEP_TAG = "rayprune.sweep"
 STOPPED_EARLY_TAG = "rayprune.stopped_early"
 NODE_TAG = "rayprune.node_id"  # the Ray node that ran the trial's latest attempt
 FAILURE_TAG = "rayprune.failure"  # why a trial's latest attempt failed, one line
+INTERRUPTED_TAG = "rayprune.interrupted"  # the sweep was stopped (Ctrl-C, SIGTERM): resume it
 RECOVERED_TAG = "rayprune.recovered"  # an unreadable checkpoint skipped, and what was done
 STARTED_FROM_TAG = "rayprune.started_from"  # the trained trial a probe started from (init dense)
 SUMMARY_TAG = "rayprune.summary"  # a sweep-level run (report, Pareto front), never a trial's

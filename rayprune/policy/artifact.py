@@ -8,8 +8,6 @@ is staged beside its target and appears there whole, with its compression.json w
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from rayprune.policy.c_export import C_DIR, write_c_policy
 from rayprune.policy.info import PolicyInfo, read_info, write_info
 from rayprune.policy.normalization import ObsNormalization
 from rayprune.policy.spaces import EnvSpaces
+from rayprune.policy.staging import close_staging, open_staging
 from rayprune.pruning import CompactMLP
 
 ARTIFACT_DIR = "compact_policy"
@@ -33,18 +32,18 @@ INPUT_NAME = "obs"
 
 class StagedFolder:
     """A private folder beside `out_dir` to write into; publish() moves it into place whole.
-    Leaving the block without publishing removes it: never a half-written folder."""
+    Leaving the block without publishing removes it: never a half-written folder. One that a
+    killed process left for the same `out_dir` is removed on entry (rayprune/policy/staging.py)."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = Path(out_dir)
         self.folder: Path | None = None
+        self._lock: int | None = None
 
     def __enter__(self) -> StagedFolder:
         refuse_existing(self.out_dir)
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(
-            tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", dir=self.out_dir.parent)
-        )
+        self.folder, self._lock = open_staging(self.out_dir)
         return self
 
     def publish(self) -> Path:
@@ -55,8 +54,8 @@ class StagedFolder:
         return self.out_dir
 
     def __exit__(self, *exc: object) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        folder, lock, self.folder, self._lock = self.folder, self._lock, None, None
+        close_staging(folder, lock)  # the folder, unless published; then its lock
 
 
 class StagedPolicy:

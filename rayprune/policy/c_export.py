@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from rayprune.policy.json_numbers import number_from_json
 from rayprune.policy.normalization import ObsNormalization
 from rayprune.pruning.compaction import CompactMLP, LowRankLinear
 
@@ -238,8 +239,9 @@ class Actions:
             return cls(False, sum(nvec), nvec=nvec)
         if raw.get("type") == "box" and len(raw.get("shape", ())) == 1:
             size = int(raw["shape"][0])
-            low = np.asarray(raw["low"], dtype=np.float32).reshape(-1)
-            high = np.asarray(raw["high"], dtype=np.float32).reshape(-1)
+            # infinite bounds are strings in the JSON (json_numbers)
+            low = np.asarray([number_from_json(v) for v in raw["low"]], np.float32).reshape(-1)
+            high = np.asarray([number_from_json(v) for v in raw["high"]], np.float32).reshape(-1)
             if len(low) == len(high) == size:
                 return cls(False, size, low, high)
         raise ValueError(

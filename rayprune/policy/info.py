@@ -3,10 +3,16 @@
 Written once, when the folder is published (artifact.py), and read through read_info() only.
 The JSON keys are the ones users' files already hold; two differ from the field names:
 `lambda` (the field `lam`) and `sparsity` (`neuron_sparsity`).
+
+The file is standard JSON, which any language's parser reads: a float that is not finite (an
+infinite Box bound, a return never measured) is the string "Infinity", "-Infinity" or "NaN"
+(json_numbers), never Python's bare `Infinity`/`NaN` tokens; files that hold those tokens,
+written by rayprune before, still read.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
@@ -14,6 +20,7 @@ from typing import Any, Literal
 
 from rayprune.errors import ArtifactError
 from rayprune.policy.envs import EnvSpec
+from rayprune.policy.json_numbers import number_from_json, number_to_json
 from rayprune.policy.normalization import ObsNormalization
 from rayprune.policy.spaces import ActionSpace, EnvSpaces
 
@@ -24,6 +31,9 @@ JSON_KEYS = {"lam": "lambda", "neuron_sparsity": "sparsity"}
 
 @dataclass(frozen=True)
 class PolicyInfo:
+    """compression.json: see the module's docstring for its keys and how it writes numbers
+    that are not finite (strings, as standard JSON has no token for them)."""
+
     env: str
     method: str
     lam: float
@@ -92,6 +102,8 @@ class PolicyInfo:
             value = getattr(self, f.name)
             if value is None and f.default is None:  # does not apply: left out
                 continue
+            if f.name in float_fields():
+                value = number_to_json(value)
             raw[JSON_KEYS.get(f.name, f.name)] = value
         raw["action_space"] = self.action_space.to_json()
         if self.normalization is not None:
@@ -109,10 +121,21 @@ class PolicyInfo:
                 values[f.name] = raw[key]
             elif f.default is MISSING:  # the others are left out where they do not apply
                 raise KeyError(key)
+        for name in float_fields():
+            if values.get(name) is not None:
+                values[name] = number_from_json(values[name])
         values["action_space"] = ActionSpace.from_json(values["action_space"])
         if values.get("normalization") is not None:
             values["normalization"] = ObsNormalization.from_json(values["normalization"])
         return cls(**values)
+
+
+@functools.cache
+def float_fields() -> frozenset[str]:
+    """The fields written through json_numbers (a non-finite value is a string in the JSON):
+    those typed float, by their annotations (strings here: `from __future__ import
+    annotations`)."""
+    return frozenset(f.name for f in fields(PolicyInfo) if f.type in ("float", "float | None"))
 
 
 def compression_ratio(weights_dense: float, weights_compact: float) -> float:
@@ -121,7 +144,10 @@ def compression_ratio(weights_dense: float, weights_compact: float) -> float:
 
 
 def write_info(policy_dir: Path, info: PolicyInfo) -> None:
-    (Path(policy_dir) / INFO_FILE).write_text(json.dumps(info.to_json(), indent=2, sort_keys=True))
+    """Standard JSON only: a non-finite float anywhere but where to_json writes it as a string
+    (in `environment`, say) is a ValueError before anything is written."""
+    text = json.dumps(info.to_json(), indent=2, sort_keys=True, allow_nan=False)
+    (Path(policy_dir) / INFO_FILE).write_text(text)
 
 
 def read_info(policy_dir: Path) -> PolicyInfo:

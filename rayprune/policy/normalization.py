@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from rayprune.policy.json_numbers import number_from_json, number_to_json
+
 # RLlib's MeanStdFilter: SMALL_NUMBER added to the std, and its default clip_by_value.
 FILTER_EPS = 1e-6
 FILTER_CLIP = 10.0
@@ -36,8 +38,20 @@ class ObsNormalization:
         return x if self.clip is None else x.clamp(-self.clip, self.clip)
 
     def to_json(self) -> dict[str, Any]:
-        return {"mean": list(self.mean), "std": list(self.std), "eps": self.eps, "clip": self.clip}
+        """Standard JSON: a non-finite number is a string (json_numbers)."""
+        return {
+            "mean": [number_to_json(v) for v in self.mean],
+            "std": [number_to_json(v) for v in self.std],
+            "eps": number_to_json(self.eps),
+            "clip": number_to_json(self.clip),
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ObsNormalization:
-        return cls(tuple(raw["mean"]), tuple(raw["std"]), float(raw["eps"]), raw.get("clip"))
+        clip = raw.get("clip")
+        return cls(
+            tuple(number_from_json(v) for v in raw["mean"]),
+            tuple(number_from_json(v) for v in raw["std"]),
+            number_from_json(raw["eps"]),
+            None if clip is None else number_from_json(clip),
+        )

@@ -12,9 +12,9 @@ import onnxruntime as ort
 
 from rayprune.errors import ArtifactError, UnsupportedEnvError, first_line
 from rayprune.policy.artifact import INPUT_NAME, ONNX_FILE
-from rayprune.policy.envs import EnvSpec
+from rayprune.policy.envs import EnvSpec, closing, reset, step
 from rayprune.policy.info import read_info
-from rayprune.policy.spaces import EnvSpaces, as_spec, env_spaces, make_env, policy_input
+from rayprune.policy.spaces import EnvSpaces, as_spec, make_env, policy_input, spaces_of
 
 
 class OnnxPolicy:
@@ -84,13 +84,10 @@ class RandomPolicy:
 
 def random_return(env: EnvSpec, episodes: int, seed: int) -> EvalResult:
     """A random policy's return on the episodes evaluate() plays from `seed`."""
-    built = make_env(env)
-    try:
-        spaces = env_spaces(built.observation_space, built.action_space)
-        policy = RandomPolicy(spaces, built.action_space, seed)
-    finally:
-        built.close()
-    return evaluate(policy, env, episodes, seed)
+    spec = as_spec(env)
+    with closing(spec, make_env(spec)) as built:
+        policy = RandomPolicy(spaces_of(spec, built), built.action_space, seed)
+    return evaluate(policy, spec, episodes, seed)
 
 
 @dataclass(frozen=True)
@@ -131,29 +128,28 @@ def evaluate(
     seen: list[np.ndarray] | None = None,
 ) -> EvalResult:
     """Return of `episodes` deterministic episodes (Eq. 20), seeds seed, seed+1, ...; every
-    observation the policy acted on is appended to `seen` when given (int8 calibration)."""
+    observation the policy acted on is appended to `seen` when given (int8 calibration). The
+    environment's failures are the user's: a reset() or step() that raises, an observation
+    not of its space or a reward that is not a finite number is one UnsupportedEnvError."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     spec = as_spec(env)
-    env = make_env(spec)
-    space = env.observation_space
     returns = []
-    try:
-        _check_fit(policy, spec.id, env_spaces(space, env.action_space))
+    with closing(spec, make_env(spec)) as built:
+        space = built.observation_space
+        _check_fit(policy, spec.id, spaces_of(spec, built))
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
+            obs = reset(spec, built, seed=seed + episode)
             total, done = 0.0, False
             while not done:
                 row = policy_input(space, obs)
                 if seen is not None:
                     seen.append(row)
                 action = policy.act(row)[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
+                obs, reward, terminated, truncated = step(spec, built, action)
+                total += reward
                 done = terminated or truncated
             returns.append(total)
-    finally:
-        env.close()
     return EvalResult(returns)
 
 

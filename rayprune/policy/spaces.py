@@ -11,8 +11,9 @@ from typing import Any, Literal, NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from rayprune.errors import UnsupportedEnvError
-from rayprune.policy.envs import EnvSpec, probe
+from rayprune.errors import UnsupportedEnvError, first_line
+from rayprune.policy.envs import EnvSpec, closing, probe
+from rayprune.policy.json_numbers import number_from_json, number_to_json
 
 SUPPORTED = (
     "observations: Box (any shape), Discrete, MultiBinary, MultiDiscrete, and Dict or Tuple of "
@@ -24,7 +25,9 @@ SUPPORTED = (
 class ActionSpace:
     """An action space as compression.json records it: Discrete(n), a 1-D Box with its bounds
     (what the exported policy clips its means to), or MultiDiscrete(nvec) (one argmax over each
-    sub-action's logits, in order)."""
+    sub-action's logits, in order). A Box bound that is infinite (no bound on that side) is the
+    string "Infinity" or "-Infinity" in the JSON, which has no number for it (json_numbers);
+    from_json also reads the bare `Infinity` tokens of files rayprune wrote before."""
 
     type: Literal["discrete", "box", "multi_discrete"]
     n: int | None = None
@@ -62,8 +65,8 @@ class ActionSpace:
         return {
             "type": "box",
             "shape": list(self.shape),
-            "low": list(self.low),
-            "high": list(self.high),
+            "low": [number_to_json(v) for v in self.low],
+            "high": [number_to_json(v) for v in self.high],
         }
 
     @classmethod
@@ -72,7 +75,12 @@ class ActionSpace:
             return cls("discrete", n=int(raw["n"]))
         if raw["type"] == "multi_discrete":
             return cls("multi_discrete", nvec=tuple(int(n) for n in raw["nvec"]))
-        return cls("box", shape=tuple(raw["shape"]), low=tuple(raw["low"]), high=tuple(raw["high"]))
+        return cls(
+            "box",
+            shape=tuple(int(n) for n in raw["shape"]),
+            low=tuple(number_from_json(v) for v in raw["low"]),
+            high=tuple(number_from_json(v) for v in raw["high"]),
+        )
 
     def actions(self, outputs: np.ndarray) -> np.ndarray:
         """The deterministic actions of the policy's outputs [batch, width]: argmax (first on
@@ -203,14 +211,25 @@ def env_spaces(observation_space: gym.Space, action_space: gym.Space) -> EnvSpac
     )
 
 
-def check_env(env: EnvSpec | str) -> EnvSpaces:
-    """The environment built, its spaces read, reset and stepped once; or a one-line
-    UnsupportedEnvError saying what failed."""
-    spec = as_spec(env)
-    built = spec.make()
+def spaces_of(spec: EnvSpec, env: gym.Env) -> EnvSpaces:
+    """The spaces rayprune serves of a built environment, or one UnsupportedEnvError (one that
+    never set its spaces, or does not serve them, included)."""
     try:
-        spaces = env_spaces(built.observation_space, built.action_space)
+        observation_space, action_space = env.observation_space, env.action_space
+    except Exception as err:  # the user's class never set them, or a property of theirs raised
+        raise UnsupportedEnvError(
+            f"environment {spec.id!r} has no observation_space and action_space to read "
+            f"({type(err).__name__}: {first_line(err)}); its __init__ must set both"
+        ) from None
+    return env_spaces(observation_space, action_space)
+
+
+def check_env(env: EnvSpec | str) -> EnvSpaces:
+    """The environment built, its spaces read, and run as a trial runs it (envs.probe: reset
+    and a few steps, each observation checked against its space, each reward a finite number);
+    or a one-line UnsupportedEnvError saying what failed."""
+    spec = as_spec(env)
+    with closing(spec, spec.make()) as built:
+        spaces = spaces_of(spec, built)
         probe(spec, built)
-        return spaces
-    finally:
-        built.close()
+    return spaces

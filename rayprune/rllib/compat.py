@@ -4,7 +4,7 @@ Each has no public equivalent in Ray 2.60 and was read from Ray 2.60.0's source:
 Learner of a LearnerGroup (to read the actor being trained), whether a TorchLearner steps its
 optimizers plainly (no AMP scaler, no LR scheduler: the path PruningPPOLearner.apply_gradients
 takes over), the GCS client (to check a cluster's token in one call instead of ray.init's ~20 s
-of retries), Ray's cached auth mode, and the folder where an Algorithm built outside Tune's own
+of retries), Ray's cached auth mode, the SIGTERM handlers ray.init installs, and the folder where an Algorithm built outside Tune's own
 Trainable keeps its logs. A Ray other than the tested one is refused here, in one line, before
 any is used. tests/unit/test_compat.py fails when Ray renames or drops any of them, and
 tests/unit/test_layers.py that no other module touches a private part of Ray.
@@ -12,9 +12,12 @@ tests/unit/test_layers.py that no other module touches a private part of Ray.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import ray
+import ray._private.utils as ray_utils
 import ray.tune.trainable.trainable as tune_trainable
 from ray._raylet import Config, GcsClient
 
@@ -67,3 +70,18 @@ def algorithm_logs_here() -> None:
     a monkeypatch of the module global Trainable reads (Ray 2.60.0)."""
     check_ray_version()
     tune_trainable.DEFAULT_STORAGE_PATH = os.getcwd()
+
+
+@contextlib.contextmanager
+def own_sigterm_handler() -> Iterator[None]:
+    """While in the block, ray.init keeps this process's SIGTERM handler: it replaces it, through
+    ray._private.utils.set_sigterm_handler (Ray 2.60.0), with handlers that exit at once (code
+    15, or 1 after killing the node) and say nothing. (The C++ handler of the driver's core
+    worker is put back by the caller after init.)"""
+    check_ray_version()
+    original = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = original

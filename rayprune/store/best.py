@@ -6,7 +6,6 @@ import contextlib
 import math
 import os
 import statistics
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from rayprune import names
 from rayprune.errors import AlreadyExists, ArtifactError, CommandError, NoEligibleRun
 from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
+from rayprune.policy.staging import staging_folder
 from rayprune.pruning import sparsity_unit
 from rayprune.store.frontier_record import FrontierRow, read_frontier
 from rayprune.store.metrics import canonical_metrics
@@ -220,11 +220,12 @@ def check_out(out: Path) -> Path:
 def staged_download(tracking_uri: str, choice: Choice, out: Path) -> Iterator[Path]:
     """The chosen run's compact_policy folder, downloaded beside `out` and checked (a policy
     and an MLflow Model); it takes out's place only if the block succeeds, so a failure (or
-    Ctrl-C) leaves nothing behind."""
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+    Ctrl-C) leaves nothing behind; a staging folder that a killed `best` left for `out` is
+    removed first (rayprune/policy/staging.py)."""
+    with staging_folder(out) as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
-                artifact_uri=choice.artifact_uri, dst_path=tmp, tracking_uri=tracking_uri
+                artifact_uri=choice.artifact_uri, dst_path=str(tmp), tracking_uri=tracking_uri
             )
         )
         read_info(local)  # refuse to hand over a corrupt folder

@@ -24,6 +24,7 @@ from rayprune.names import (
     DESCRIPTION_TAG,
     ENV_STEPS,
     FAILURE_TAG,
+    INTERRUPTED_TAG,
     NODE_TAG,
     RECOVERED_TAG,
     STARTED_FROM_TAG,
@@ -207,7 +208,11 @@ class TrialRun:
             logged_through = 0
         else:
             run_id = existing.info.run_id
-            for stale in (STOPPED_EARLY_TAG, FAILURE_TAG):  # of an earlier attempt, not this one
+            for stale in (
+                STOPPED_EARLY_TAG,
+                FAILURE_TAG,
+                INTERRUPTED_TAG,
+            ):  # of an earlier attempt, not this one
                 if stale in existing.data.tags:
                     client.delete_tag(run_id, stale)
             client.update_run(run_id, status="RUNNING")
@@ -265,6 +270,18 @@ class TrialRun:
             if tags.get(STOPPED_EARLY_TAG) == "true":
                 status = "KILLED"
         self.client.set_terminated(self.run_id, status=status)
+
+
+def end_interrupted_runs(tracking_uri: str, experiment: str, keys: Iterable[str], why: str) -> None:
+    """KILLED, tagged with `why`, for the runs still RUNNING of trials an interrupted sweep
+    stopped (not failed): `rayprune resume` continues them in the same runs."""
+    client = client_for(tracking_uri)
+    running = RunStatus.to_string(RunStatus.RUNNING)
+    for key in keys:
+        run = find_trial_run(client, experiment, key)
+        if run is not None and run.info.status == running:
+            client.set_tag(run.info.run_id, INTERRUPTED_TAG, why)
+            client.set_terminated(run.info.run_id, status="KILLED")
 
 
 def fail_unfinished_runs(tracking_uri: str, experiment: str) -> int:

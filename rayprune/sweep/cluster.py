@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,9 +17,10 @@ from pathlib import Path
 import ray
 from ray.exceptions import AuthenticationError
 
-from rayprune.errors import ClusterError
-from rayprune.rllib.compat import connect_gcs, refresh_auth_mode
+from rayprune.errors import ClusterError, first_line
+from rayprune.rllib.compat import connect_gcs, own_sigterm_handler, refresh_auth_mode
 from rayprune.store.tracking import check_tracking_server, client_for
+from rayprune.sweep.signals import stop_like_ctrl_c
 
 TOKEN_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 # MLflow artifact URIs that every node and the user can reach (not a worker's own disk)
@@ -126,21 +128,41 @@ def ray_session(address: str | None, py_modules: Sequence[str] = ()) -> Iterator
     # come only in a trial's final result, and that one has none of the per-iteration metrics
     # ASHA reads (rayprune.sweep.search names both).
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    if not joins_cluster(address):
+        private_token()
     # "local", not None: ray.init(None) joins whatever cluster `ray start` last left on this node
     runtime_env: dict[str, object] = {"env_vars": trial_environment()}
     if py_modules:
         runtime_env["py_modules"] = [str(Path(m).resolve()) for m in py_modules]
-    ray.init(
-        address=address or "local",
-        runtime_env=runtime_env,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-    )
+    try:
+        with own_sigterm_handler():  # a SIGTERM mid-start stops it as Ctrl-C does
+            ray.init(
+                address=address or "local",
+                runtime_env=runtime_env,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM mid-start: stop what has started, now
+        ray.shutdown()
+        raise
+    except Exception as err:  # Ray raises whatever its start-up met
+        where = f"join the Ray cluster at {address}" if joins_cluster(address) else "start Ray"
+        raise ClusterError(f"could not {where}: {type(err).__name__}: {first_line(err)}") from None
+    stop_like_ctrl_c()  # Ray's driver has just put its own SIGTERM handler in place
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def private_token() -> None:
+    """The private local Ray's token, in this process's environment where Ray reads it (and its
+    trial processes inherit it), not in the file ~/.ray/auth_token that Ray would write
+    otherwise: a sweep writes nothing into HOME. Never printed or stored. A token the user
+    set (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH) is left as it is."""
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
 def single_node() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rayprune.store.pareto import SUMMARY, Outcome, log_front, pareto_front
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import (
     create_experiment,
+    end_interrupted_runs,
     end_stopped_runs,
     experiment_artifacts,
     fail_unfinished_runs,
@@ -26,6 +28,7 @@ from rayprune.sweep.config import SweepConfig, parse_config
 from rayprune.sweep.config.env_check import check_environment, importable
 from rayprune.sweep.frontier.conclusion import conclude
 from rayprune.sweep.frontier.searcher import reference_trials
+from rayprune.sweep.signals import stopped_by
 from rayprune.sweep.trainable import train_trial
 from rayprune.sweep.workspace import Workspace
 
@@ -52,8 +55,13 @@ def trial_dirname(trial) -> str:
 
 
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
-    """Run a new sweep to the end, or until interrupted (Ctrl-C stops it gracefully); the
-    caller has run cluster.preflight on ws's address and tracking URI."""
+    """Run a new sweep to the end, or until interrupted (Ctrl-C, SIGTERM and SIGHUP stop it
+    gracefully); the caller has run cluster.preflight on ws's address and tracking URI."""
+    with ws.sweep_lock(cfg.name):
+        return _start(cfg, ws)
+
+
+def _start(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     if ws.sweep_file(cfg.name).exists():
         raise AlreadyExists(
             f"a sweep named {cfg.name!r} exists in {ws.root}; `rayprune resume {cfg.name}` continues it"
@@ -64,12 +72,13 @@ def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     spaces = check_environment(cfg)
     reference_trials(cfg, ws.tracking_uri)  # a reference sweep must hold every seed's dense PPO
     check_dense_starts(cfg, ws)
-    # Refuses a name already taken in the store, before the sweep is recorded.
-    create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
-    ws.save_sweep(cfg.name, cfg.dump())
-    print(f"rayprune: sweep {cfg.name!r}: {search.describe(cfg)} on {cfg.env}")
-    print(f"rayprune: its runs in MLflow: {sweep_link(ws.tracking_uri, cfg.name)}")
+    # Ray first: a cluster that cannot start leaves no record behind, so the name stays free.
     with ray_session(ws.address, cfg.py_modules):
+        # Refuses a name already taken in the store, before the sweep is recorded.
+        create_experiment(ws.tracking_uri, cfg.name, ws.artifact_location)
+        ws.save_sweep(cfg.name, cfg.dump())
+        print(f"rayprune: sweep {cfg.name!r}: {search.describe(cfg)} on {cfg.env}")
+        print(f"rayprune: its runs in MLflow: {sweep_link(ws.tracking_uri, cfg.name)}")
         tuner = tune.Tuner(
             _trainable(),
             param_space=search.param_space(cfg, ws.tracking_uri, ws.storage),
@@ -125,6 +134,12 @@ def check_dense_starts(cfg: SweepConfig, ws: Workspace) -> None:
 def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints
     (Tune restores the searcher's state and the callbacks with them)."""
+    ws.load_sweep(name)  # a sweep that is not there: said before anything is written
+    with ws.sweep_lock(name):
+        return _resume(name, ws)
+
+
+def _resume(name: str, ws: Workspace) -> SweepOutcome:
     raw, recorded = ws.load_sweep(name)
     recorded.check_store()
     cfg = parse_config(raw)
@@ -176,12 +191,13 @@ class SweepOutcome:
     failed: int
     unfinished: int  # interrupted or never started: `rayprune resume` continues them
     stopped_early: int  # by the scheduler: no final eval, no compact policy
+    stopped_by: int | None = None  # the signal that stopped the sweep (SIGTERM, SIGHUP)
 
 
 def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     stopped = end_stopped_runs(ws.tracking_uri, cfg.name)
-    fail_unfinished_runs(ws.tracking_uri, cfg.name)
     counts = {"finished": 0, "failed": 0, "unfinished": 0, "stopped_early": 0}
+    interrupted: list[str] = []
     finished: list[Outcome] = []
     print(f"\n{'trial':<34} {'eval_return':>12} {'neurons':>8} {'weights':>8}")
     for result in results:
@@ -208,7 +224,13 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
             print(f"{name:<34} {'STOPPED':>12}   early, at {steps:.0f} env steps")
         else:
             counts["unfinished"] += 1
+            interrupted += [point.key(cfg.name)] if point else []
             print(f"{name:<34} {'UNFINISHED':>12}")
+    signum = stopped_by()
+    how = f"by {signal.Signals(signum).name}" if signum else "(interrupted)"
+    why = f"the sweep was stopped {how} first; `rayprune resume {cfg.name}` continues it"
+    end_interrupted_runs(ws.tracking_uri, cfg.name, interrupted, why)
+    fail_unfinished_runs(ws.tracking_uri, cfg.name)  # what is left RUNNING: a dead trial's
     if cfg.search.kind == "frontier":
         conclude(results, cfg, ws.tracking_uri)
     if cfg.search.kind == "optuna":
@@ -224,7 +246,7 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
         f"  Tune state:   {_tune_dir(ws, cfg.name)}\n"
         f"  best policy:  `rayprune best {cfg.name} --out ./best_policy`"
     )
-    return SweepOutcome(**counts)
+    return SweepOutcome(**counts, stopped_by=signum)
 
 
 def _browse(ws: Workspace) -> str:

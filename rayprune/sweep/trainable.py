@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import ray
 from ray import tune
 
 from rayprune import names
-from rayprune.errors import TrialDiverged
+from rayprune.errors import RaypruneError, TrialDiverged
 from rayprune.policy import (
     ARTIFACT_DIR,
     OnnxPolicy,
@@ -100,9 +101,65 @@ def train_trial(config: dict[str, Any]) -> None:
     try:
         _train(cfg, point, run, config["storage"])
     except BaseException as err:
-        run.finish("FAILED", reason=f"{type(err).__name__}: {err}")
+        run.finish("FAILED", reason=failure_reason(err))
         raise
     run.finish("FINISHED")
+
+
+# An exception's line in a traceback's text: `module.CamelName: message`, unindented (its frames
+# are indented); Ray's own wrappers (ray.exceptions.RayTaskError(...)) are not the cause.
+_EXCEPTION_LINE = re.compile(r"^(?!ray\.)((?:[a-z_]\w*\.)*[A-Z]\w*): (\S.*)$")
+
+
+def failure_reason(err: BaseException) -> str:
+    """What made a trial fail, on one line, `Type: message` of the root cause: RLlib re-raises
+    the user's exception as a bare RuntimeError from it, Ray carries a remote one as
+    RayTaskError.cause, or only as text in an ActorDiedError's message. A rayprune error on
+    the way is the one to tell (it says what to fix); the chain's end otherwise, following
+    __cause__, Ray's cause, and __context__ where an exception says nothing of its own."""
+    cause = _root_cause(err)
+    message = str(cause).strip()
+    if isinstance(cause, ray.exceptions.RayError) or "Traceback (most recent call last)" in message:
+        found = _exception_line(message)
+        if found:
+            return found
+    if message:
+        return f"{type(cause).__name__}: {message.splitlines()[0]}"
+    lines = [line for line in _traceback_text(err).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(cause).__name__
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    seen = {id(err)}
+    while not isinstance(err, RaypruneError):
+        inner = (
+            getattr(err, "cause", None) if isinstance(err, ray.exceptions.RayTaskError) else None
+        )
+        if not isinstance(inner, BaseException):
+            inner = err.__cause__
+        if inner is None and not err.__suppress_context__ and not str(err).strip():
+            inner = err.__context__
+        if inner is None or id(inner) in seen:
+            break
+        seen.add(id(inner))
+        err = inner
+    return err
+
+
+def _exception_line(text: str) -> str | None:
+    """The first exception's line in a traceback's text: its root cause (Python prints a
+    chain's causes first)."""
+    for line in text.splitlines():
+        found = _EXCEPTION_LINE.match(line.rstrip())
+        if found:
+            return f"{found.group(1).rpartition('.')[2]}: {found.group(2)}"
+    return None
+
+
+def _traceback_text(err: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(err))
 
 
 def _train(cfg: SweepConfig, point: TrialPoint, run: TrialRun, storage: str) -> None:

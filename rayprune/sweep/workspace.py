@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
+import socket
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +69,30 @@ class Workspace:
 
     def sweep_file(self, name: str) -> Path:
         return self.root / "sweeps" / f"{check_name(name)}.json"
+
+    @contextlib.contextmanager
+    def sweep_lock(self, name: str) -> Iterator[None]:
+        """Held by the one driver that runs sweep `name` (`sweep` or `resume`); another is
+        refused in one line before it touches anything. A POSIX record lock: the kernel drops
+        it when its process dies, however it dies, and NFS carries it to drivers on other nodes
+        sharing the results folder."""
+        path = self.root / "sweeps" / f".{check_name(name)}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                raise SweepError(
+                    f"sweep {name!r} is running in {holder}: one driver per sweep; wait for it "
+                    f"or stop it first"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"rayprune pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def save_sweep(self, name: str, config: dict[str, Any]) -> None:
         """Record the sweep once; refuse to overwrite an existing one. The embedded store and

@@ -5,6 +5,7 @@ NanRewardCartPole-v0: rewards turn NaN after NAN_AFTER_STEPS steps, so the value
 CorruptingCartPole-v0: once, after CORRUPT_AFTER_STEPS steps, empties the rayprune_state.json of
 the newest checkpoint under RAYPRUNE_TEST_RESULTS (what a full disk leaves) and raises, so Tune
 retries the trial from that checkpoint; the marker file RAYPRUNE_TEST_MARKER says it happened.
+SolverCrashCartPole-v0: raises after SOLVER_CRASH_AFTER_STEPS steps, inside a trial.
 """
 
 import math
@@ -52,3 +53,20 @@ class CorruptingCartPole(CartPoleEnv):
 
 gym.register("NanRewardCartPole-v0", entry_point=NanRewardCartPole, max_episode_steps=500)
 gym.register("CorruptingCartPole-v0", entry_point=CorruptingCartPole, max_episode_steps=500)
+
+
+class SolverCrashCartPole(CartPoleEnv):
+    """Raises after SOLVER_CRASH_AFTER_STEPS steps in its process: past the pre-flight's few
+    steps, inside the trial's sampling, where RLlib re-raises it as a bare RuntimeError."""
+
+    steps = 0
+
+    def step(self, action):
+        SolverCrashCartPole.steps += 1
+        if SolverCrashCartPole.steps > SOLVER_CRASH_AFTER_STEPS:
+            raise RuntimeError("the physics engine lost its solver")
+        return super().step(action)
+
+
+SOLVER_CRASH_AFTER_STEPS = 600  # in the trial's second iteration (500 steps each)
+gym.register("SolverCrashCartPole-v0", entry_point=SolverCrashCartPole, max_episode_steps=500)

@@ -57,6 +57,87 @@ def with_group(pgid: int, sig: int) -> None:
         pass
 
 
+def process_tree(root: int) -> dict[int, int]:
+    """pid -> start time of `root` and of every process descended from it now, whatever its
+    group or session (/proc)."""
+    stats = _stats()
+    children: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            tree[pid] = stats[pid][2]
+            todo += children.get(pid, [])
+    return tree
+
+
+def running(tree: dict[int, int]) -> dict[int, int]:
+    """Those of `tree` still running as the same processes (not zombies, not PIDs reused)."""
+    stats = _stats()
+    return {
+        pid: start
+        for pid, start in tree.items()
+        if pid in stats and stats[pid][2] == start and stats[pid][0] not in "ZX"
+    }
+
+
+def kill_tree(tree: dict[int, int]) -> None:
+    """SIGKILL those of `tree` still running: a test's own processes, by PID."""
+    for pid in running(tree):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _stats() -> dict[int, tuple[str, int, int]]:
+    """pid -> (state, parent, start time) of every process."""
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                text = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            stats[int(entry.name)] = (fields[0], int(fields[1]), int(fields[19]))
+    return stats
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on host:port."""
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex((host, port)) == 0
+
+
+class HealthServer:
+    """Another HTTP server, not MLflow: every GET (/health included) answers 200 "OK". In its
+    own process group, stopped by it."""
+
+    CODE = (
+        "import http.server, sys\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'OK')\n"
+        "    def log_message(self, *args): pass\n"
+        "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n"
+    )
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.CODE, str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        wait_for(f"http://127.0.0.1:{self.port}/health", timeout=60)
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+
+
 class MlflowServer:
     """`mlflow server` on loopback with proxied artifact upload; can be restarted on its port."""
 
@@ -167,8 +248,8 @@ class RaypruneUi:
 
     UP = "MLflow UI is up"
 
-    def __init__(self, cwd: Path, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, cwd: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.lines: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rayprune.cli", "ui", "--port", str(self.port), *args],
@@ -206,9 +287,30 @@ class RaypruneUi:
                 assert self.proc.poll() is None, "rayprune ui ended:\n" + "\n".join(seen[-30:])
                 assert time.monotonic() < deadline, "rayprune ui never said it was up"
 
+    def drain(self) -> list[str]:
+        """The lines said and not read yet."""
+        lines = []
+        while True:
+            try:
+                lines.append(self.lines.get(timeout=1))
+            except queue.Empty:
+                return lines
+
+    def ended(self, timeout: float) -> tuple[int, list[str], float]:
+        """Once it ends: its exit code, what it said meanwhile, and the seconds it took."""
+        start = time.monotonic()
+        code = self.proc.wait(timeout=timeout)
+        took = time.monotonic() - start
+        time.sleep(1)  # the reader's last lines
+        return code, self.drain(), took
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        """SIGTERM to its group (rayprune stops the MLflow server it started, which runs in a
+        session of its own); then whatever of its tree is still there, by PID."""
+        tree = process_tree(self.proc.pid) if self.proc.poll() is None else {}  # not reaped
         stop_group(self.proc)
+        kill_tree(tree)

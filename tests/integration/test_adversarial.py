@@ -56,10 +56,11 @@ def test_racing_drivers_a_diverging_trial_and_nothing_outside_results(tmp_path):
     assert run.info.status == "FAILED"
     assert "TrialDiverged: training diverged at iteration" in run.data.tags[FAILURE_TAG]
     assert "eval_return_mean" not in run.data.metrics
-    # RLlib's per-build log folders went to Ray's session folder; what is left in HOME is Ray's
-    # auth token and library caches (matplotlib's font list, onnxruntime's usage db), no results
+    # RLlib's per-build log folders went to Ray's session folder, the local Ray's token stayed
+    # in the drivers' environment, the library caches in a folder of each process's own
     assert not (home / "ray_results").exists(), sorted(p.name for p in home.iterdir())
     assert not list(home.rglob("mlflow.db")) and not list(home.rglob("checkpoint_*"))
+    assert sorted(p.name for p in home.iterdir()) == []
 
 
 def test_an_unreadable_checkpoint_is_skipped_and_a_moved_folder_still_works(tmp_path):

@@ -61,3 +61,22 @@ def test_trainable_reads_its_default_storage_from_the_global_compat_sets(tmp_pat
     monkeypatch.chdir(tmp_path)
     compat.algorithm_logs_here()
     assert tune_trainable.DEFAULT_STORAGE_PATH == str(tmp_path)
+
+
+def test_ray_init_sets_its_sigterm_handlers_where_compat_holds_them_off():
+    import inspect
+    import signal
+
+    import ray._private.node as ray_node
+    import ray._private.utils as ray_utils
+    import ray._private.worker as ray_worker
+
+    init = inspect.unwrap(ray_worker.init)  # under Ray's client-mode decorator
+    assert "set_sigterm_handler" in init.__code__.co_names
+    assert "set_sigterm_handler" in ray_node.Node._register_shutdown_hooks.__code__.co_names
+    ours = signal.getsignal(signal.SIGTERM)
+    original = ray_utils.set_sigterm_handler
+    with compat.own_sigterm_handler():
+        ray_utils.set_sigterm_handler(lambda signum, frame: None)  # what ray.init calls
+        assert signal.getsignal(signal.SIGTERM) is ours
+    assert ray_utils.set_sigterm_handler is original

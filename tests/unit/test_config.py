@@ -40,6 +40,7 @@ def test_paper_grid_size():
         ({"budget_env_steps": 10_000}, "past the budget's last iteration"),
         ({"model": {"activation": "gelu2"}}, "unknown activation"),
         ({"name": "../escape"}, "name:"),
+        ({"grid": {"seed": [0, -1]}}, "seeds must be >= 0"),
     ],
 )
 def test_bad_config_is_one_line_error(patch, message):

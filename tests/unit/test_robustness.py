@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 
 from rayprune.errors import (
@@ -42,7 +41,6 @@ from rayprune.sweep.trainable import check_finite
 from rayprune.sweep.workspace import Workspace
 from tests.cli import one_line_error, rayprune
 from tests.unit.policies import DISCRETE, make_policy
-from tests.unit.trial_runs import log_trial
 
 BASE = {"name": "t", "env": "CartPole-v1", "budget_env_steps": 200_000}
 
@@ -327,16 +325,6 @@ def test_eval_checks_the_graph_against_compression_json(tmp_path):
         read_info(folder)
     proc = rayprune("eval", folder, cwd=tmp_path)
     one_line_error(proc, "missing 'type'")
-
-
-@pytest.fixture
-def one_sweep_store(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("tiny", artifact_location=(tmp_path / "art").as_uri())
-    torch.manual_seed(0)
-    log_trial(client, exp, {"method": "dsp", "lambda": 1e-4, "sparsity_target": 0.5, "seed": 0}, 480.0, graph=True)  # fmt: skip
-    return uri, client
 
 
 def test_best_checks_out_before_it_touches_the_registry(tmp_path, one_sweep_store):

@@ -118,6 +118,13 @@ class GridSettings(Strict):
                 )
         return self
 
+    @field_validator("seed")
+    @classmethod
+    def _seeds_not_negative(cls, seeds: list[int]) -> list[int]:
+        if any(seed < 0 for seed in seeds):  # gymnasium's reset(seed=) and numpy refuse them
+            raise ValueError("seeds must be >= 0")
+        return seeds
+
     @field_validator("method")
     @classmethod
     def _known_methods(cls, methods: list[str]) -> list[str]:

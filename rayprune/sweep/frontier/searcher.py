@@ -16,7 +16,7 @@ from rayprune.errors import SweepError
 from rayprune.policy import EnvSpaces, eval_seed, random_return
 from rayprune.store.frontier_record import dense_results
 from rayprune.store.point import TrialPoint
-from rayprune.store.tracking import client_for
+from rayprune.store.tracking import client_for, sqlite_path
 from rayprune.sweep.config import SweepConfig
 from rayprune.sweep.config.specs import env_spec
 from rayprune.sweep.frontier.bisection import Finished, MethodSearch, Reference, reference_of
@@ -142,6 +142,12 @@ def reference_trials(cfg: SweepConfig, tracking_uri: str) -> list[Finished]:
     """search.reference's dense PPO trials, as if the search had run them (none without one)."""
     if cfg.search.reference is None:
         return []
+    db = sqlite_path(tracking_uri)
+    if db is not None and not db.is_file():  # reading must not create a store
+        raise SweepError(
+            f"search.reference: no sweep named {cfg.search.reference!r}: there is no MLflow "
+            f"store at {db} yet"
+        )
     client = client_for(tracking_uri)
     found = dense_results(client, cfg.search.reference, cfg.env, list(cfg.grid.seed))
     return [Finished(TrialPoint.dense(d.seed), d.eval_return, d.neurons) for d in found]
