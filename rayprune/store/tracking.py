@@ -120,14 +120,23 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
         yield
 
 
+def check_experiment_free(tracking_uri: str, name: str) -> None:
+    """A name already taken in the store is an error, so no earlier sweep is written into;
+    reading never creates an embedded store."""
+    db = sqlite_path(tracking_uri)
+    if db is not None and not db.is_file():
+        return
+    if client_for(tracking_uri).get_experiment_by_name(name) is not None:
+        raise AlreadyExists(f"MLflow experiment {name!r} already exists at {tracking_uri}")
+
+
 def create_experiment(tracking_uri: str, name: str, artifact_location: str | None) -> str:
     """Create the sweep's experiment from the driver, before any trial can race to create the
-    store; a name already taken is an error, so no earlier sweep is written into."""
+    store; a name already taken is an error."""
     taken = AlreadyExists(f"MLflow experiment {name!r} already exists at {tracking_uri}")
     with store_lock(tracking_uri):
+        check_experiment_free(tracking_uri, name)
         client = client_for(tracking_uri)
-        if client.get_experiment_by_name(name) is not None:
-            raise taken
         try:
             return client.create_experiment(
                 name, artifact_location=artifact_location, tags={SWEEP_TAG: name}

@@ -14,6 +14,7 @@ from rayprune.errors import AlreadyExists, SweepError
 from rayprune.store.pareto import SUMMARY, Outcome, log_front, pareto_front
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import (
+    check_experiment_free,
     create_experiment,
     end_interrupted_runs,
     end_stopped_runs,
@@ -57,17 +58,24 @@ def trial_dirname(trial) -> str:
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     """Run a new sweep to the end, or until interrupted (Ctrl-C, SIGTERM and SIGHUP stop it
     gracefully); the caller has run cluster.preflight on ws's address and tracking URI."""
+    check_name_free(cfg.name, ws)  # before the lock's file: a taken name writes nothing
     with ws.sweep_lock(cfg.name):
         return _start(cfg, ws)
 
 
-def _start(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
-    if ws.sweep_file(cfg.name).exists():
+def check_name_free(name: str, ws: Workspace) -> None:
+    """No sweep record, Tune folder or MLflow experiment of that name yet; reads only."""
+    if ws.sweep_file(name).exists():
         raise AlreadyExists(
-            f"a sweep named {cfg.name!r} exists in {ws.root}; `rayprune resume {cfg.name}` continues it"
+            f"a sweep named {name!r} exists in {ws.root}; `rayprune resume {name}` continues it"
         )
-    if _tune_dir(ws, cfg.name).exists():
-        raise AlreadyExists(f"{_tune_dir(ws, cfg.name)} exists; refusing to overwrite it")
+    if _tune_dir(ws, name).exists():
+        raise AlreadyExists(f"{_tune_dir(ws, name)} exists; refusing to overwrite it")
+    check_experiment_free(ws.tracking_uri, name)
+
+
+def _start(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
+    check_name_free(cfg.name, ws)  # again, under the lock: a racing driver may have won it
     search.check_search(cfg)
     spaces = check_environment(cfg)
     reference_trials(cfg, ws.tracking_uri)  # a reference sweep must hold every seed's dense PPO

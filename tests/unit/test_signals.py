@@ -10,8 +10,11 @@ import pytest
 
 from tests.cli import REPO
 
+# A terminal's SIGINT handling, also where the test runner's shell started it ignoring SIGINT
+# (a background job), which Python then keeps.
 NAPPING_COMMAND = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import rayprune.cli as cli
 
 @cli.app.command()
