@@ -58,7 +58,10 @@ def trial_dirname(trial) -> str:
 def start_sweep(cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     """Run a new sweep to the end, or until interrupted (Ctrl-C, SIGTERM and SIGHUP stop it
     gracefully); the caller has run cluster.preflight on ws's address and tracking URI."""
-    check_name_free(cfg.name, ws)  # before the lock's file: a taken name writes nothing
+    # Before the lock's file is written, so that a taken name writes nothing. (Not under the
+    # lock: closing any descriptor of the lock file would release this process's lock.)
+    ws.check_not_running(cfg.name)
+    check_name_free(cfg.name, ws)
     with ws.sweep_lock(cfg.name):
         return _start(cfg, ws)
 
@@ -143,6 +146,7 @@ def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints
     (Tune restores the searcher's state and the callbacks with them)."""
     ws.load_sweep(name)  # a sweep that is not there: said before anything is written
+    ws.check_not_running(name)
     with ws.sweep_lock(name):
         return _resume(name, ws)
 

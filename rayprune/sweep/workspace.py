@@ -76,23 +76,31 @@ class Workspace:
         refused in one line before it touches anything. A POSIX record lock: the kernel drops
         it when its process dies, however it dies, and NFS carries it to drivers on other nodes
         sharing the results folder."""
-        path = self.root / "sweeps" / f".{check_name(name)}.lock"
+        path = self._lock_file(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                raise SweepError(
-                    f"sweep {name!r} is running in {holder}: one driver per sweep; wait for it "
-                    f"or stop it first"
-                ) from None
+            _take(fd, name)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"rayprune pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    def check_not_running(self, name: str) -> None:
+        """sweep_lock's refusal, without writing anything: for checks before the lock, never
+        while this process holds it (closing this descriptor would release it)."""
+        try:
+            fd = os.open(self._lock_file(name), os.O_RDWR)
+        except FileNotFoundError:
+            return
+        try:
+            _take(fd, name)
+        finally:
+            os.close(fd)
+
+    def _lock_file(self, name: str) -> Path:
+        return self.root / "sweeps" / f".{check_name(name)}.lock"
 
     def save_sweep(self, name: str, config: dict[str, Any]) -> None:
         """Record the sweep once; refuse to overwrite an existing one. The embedded store and
@@ -159,3 +167,15 @@ class Workspace:
                 raise SweepError(
                     f"no MLflow store at {db}; was the results folder moved or deleted?"
                 )
+
+
+def _take(fd: int, name: str) -> None:
+    """The lock on sweep `name`'s open lock file, or the one line saying who holds it."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        raise SweepError(
+            f"sweep {name!r} is running in {holder}: one driver per sweep; wait for it or stop "
+            f"it first"
+        ) from None
