@@ -161,7 +161,7 @@ def private_token() -> None:
     trial processes inherit it), not in the file ~/.ray/auth_token that Ray would write
     otherwise: a sweep writes nothing into HOME. Never printed or stored. A token the user
     set (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH) is left as it is."""
-    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+    if not any(os.environ.get(variable) for variable in TOKEN_VARIABLES):
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 

@@ -145,14 +145,13 @@ def check_dense_starts(cfg: SweepConfig, ws: Workspace) -> None:
 def resume_sweep(name: str, ws: Workspace) -> SweepOutcome:
     """Continue an interrupted sweep: finished trials stay, the rest resume from checkpoints
     (Tune restores the searcher's state and the callbacks with them)."""
-    ws.load_sweep(name)  # a sweep that is not there: said before anything is written
+    raw, recorded = ws.load_sweep(name)  # one that is not there: said before anything is written
     ws.check_not_running(name)
     with ws.sweep_lock(name):
-        return _resume(name, ws)
+        return _resume(name, ws, raw, recorded)
 
 
-def _resume(name: str, ws: Workspace) -> SweepOutcome:
-    raw, recorded = ws.load_sweep(name)
+def _resume(name: str, ws: Workspace, raw: dict, recorded: Workspace) -> SweepOutcome:
     recorded.check_store()
     cfg = parse_config(raw)
     check_artifacts_in_place(recorded, name)
