@@ -49,7 +49,7 @@ def main() -> int:
     histories = load_histories(
         client,
         [t.run_id for c in grid for t in c.trials],
-        [names.ENV_STEPS, names.EPISODE_RETURN_MEAN],
+        [names.EPISODE_RETURN_MEAN],
     )
     print(f"sweep {args.name}: {len(sweep.trials)} finished runs ({uri})")
     print(
@@ -59,21 +59,15 @@ def main() -> int:
     for c in grid:
         mean, std = c.stat(names.EVAL_RETURN_MEAN)
         hits = sum(t.metric(names.EVAL_RETURN_MEAN) >= args.target for t in c.trials)
-        reached = [
-            steps_to_target(
-                histories[(t.run_id, names.ENV_STEPS)],
-                histories[(t.run_id, names.EPISODE_RETURN_MEAN)],
-                args.target,
-            )
-            for t in c.trials
-        ]
+        curves = [histories[(t.run_id, names.EPISODE_RETURN_MEAN)] for t in c.trials]
+        reached = [steps_to_target(curve, args.target) for curve in curves]
         # runs logged before flops_compact existed have only the last iteration's flops
         flops = [t.metrics.get(names.FLOPS_COMPACT, t.metric(names.FLOPS)) for t in c.trials]
         print(
             f"{c.method:<6} {c.lam:>8g} {c.sparsity_target:>8g} {c.seeds:>5} {mean:>9.1f} +- {std:>5.1f} "
             f"{hits:>4}/{c.seeds:<4} {c.mean(names.NEURONS_COMPACT):>8.1f} "
             f"{c.mean(names.WEIGHTS_COMPACT):>8.0f} {statistics.mean(flops):>7.0f} "
-            f"{max(t.metric(names.ENV_STEPS) for t in c.trials):>9.0f} {mean_reached(reached):>9}  "
+            f"{max(max(curve, default=0) for curve in curves):>9.0f} {mean_reached(reached):>9}  "
             f"{paper_return(c.method, sweep.env, c.sparsity_target, c.method == names.DENSE_METHOD) or '-'}"
         )
         if c.method != names.DENSE_METHOD and hits >= args.min_seeds:
@@ -89,14 +83,10 @@ def main() -> int:
     return 0
 
 
-def steps_to_target(
-    env_steps: dict[int, float], returns: dict[int, float], target: float
-) -> float | None:
-    """Env steps at the first iteration whose training episode_return_mean reached target."""
-    for step in sorted(returns):
-        if returns[step] >= target and step in env_steps:
-            return env_steps[step]
-    return None
+def steps_to_target(returns: dict[int, float], target: float) -> float | None:
+    """Env steps (the curve's step) at the first iteration whose training episode_return_mean
+    reached target."""
+    return next((step for step in sorted(returns) if returns[step] >= target), None)
 
 
 def mean_reached(reached: list[float | None]) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -14,6 +15,9 @@ from typer.core import TyperGroup
 from rayprune.errors import CommandError, RaypruneError, Stopped, first_line
 from rayprune.names import EVAL_RETURN_MEAN
 from rayprune.store.uri import tracking_uri_option
+
+if TYPE_CHECKING:
+    from rayprune.policy.chip import InstructionCount
 
 # Nothing heavy is imported before a command runs (each imports what it needs), so `--help`
 # answers in a fraction of a second.
@@ -325,7 +329,8 @@ def _recorded(results: Path | None, name: str):
     return recorded
 
 
-RUNTIMES = ("onnx", "c")
+CHIP_RUNTIMES = ("m4", "m0")  # rayprune.policy.chip.BOARDS, not imported at start-up
+RUNTIMES = ("onnx", "c", *CHIP_RUNTIMES)
 TARGETS = ("c", "onnx")
 DTYPES = ("int8",)
 
@@ -363,26 +368,23 @@ def eval_(
     runtime: Annotated[
         str,
         typer.Option(
-            help="onnx (onnxruntime on policy.onnx) or c (c/policy.c built by gcc now and "
-            "loaded: the code you flash)."
+            help="onnx (onnxruntime on policy.onnx), c (c/policy.c built by gcc now and "
+            "loaded: the code you flash), or m4 / m0 (c/policy.c in firmware on an emulated "
+            "Cortex-M4F / Cortex-M0 under qemu-system-arm, with its instructions per decision)."
         ),
     ] = "onnx",
 ) -> None:
     """Run a compact policy in its environment and print its return and size."""
-    from rayprune.policy import OnnxPolicy, eval_seed, evaluate, read_info
+    from rayprune.policy import eval_seed, evaluate, read_info
 
     _choice("--runtime", runtime, RUNTIMES)
     info = read_info(policy_dir)
     episodes = info.eval_episodes if episodes is None else episodes
     seed = eval_seed(info.seed) if seed is None else seed
-    if runtime == "c":
-        from rayprune.policy.c_runtime import CPolicy
-
-        policy = CPolicy(policy_dir)
-    else:
-        policy = OnnxPolicy(policy_dir)
-    result = evaluate(policy, env or info.env_spec, episodes, seed)
-    quantized = info.dtype if info.quantized_runtime in (None, runtime) else "float32"
+    with _runtime_policy(policy_dir, runtime) as policy:  # a chip's qemu ends here, always
+        result = evaluate(policy, env or info.env_spec, episodes, seed)
+    ran = "c" if runtime in CHIP_RUNTIMES else runtime  # a chip runs the C
+    quantized = info.dtype if info.quantized_runtime in (None, ran) else "float32"
     print(
         f"return {result.mean:.2f} +- {result.std:.2f} over {episodes} episodes on "
         f"{env or info.env} ({runtime}, {quantized})"
@@ -390,6 +392,33 @@ def eval_(
     print(
         f"compact size: hidden {info.hidden_compact} (dense {info.hidden_dense}), "
         f"{info.weights_compact} weights, {info.flops_compact} FLOPs"
+    )
+    if runtime in CHIP_RUNTIMES:
+        _print_chip_cost(runtime, policy.count)
+
+
+def _runtime_policy(policy_dir: Path, runtime: str) -> contextlib.AbstractContextManager:
+    """The policy `runtime` evaluates, as a context (only a chip's holds a process)."""
+    if runtime in CHIP_RUNTIMES:
+        from rayprune.policy.chip import ChipPolicy
+
+        return ChipPolicy(policy_dir, runtime)
+    if runtime == "c":
+        from rayprune.policy.c_runtime import CPolicy
+
+        return contextlib.nullcontext(CPolicy(policy_dir))
+    from rayprune.policy import OnnxPolicy
+
+    return contextlib.nullcontext(OnnxPolicy(policy_dir))
+
+
+def _print_chip_cost(runtime: str, count: InstructionCount) -> None:
+    from rayprune.policy.chip import BOARDS, NO_CYCLES
+
+    print(
+        f"on {BOARDS[runtime].title}: policy.o {count.policy_bytes:,} B flash (text + data, "
+        f"-O2); {count.mean:,.1f} instructions per decision (min {count.least:,}, max "
+        f"{count.most:,}, over {count.calls:,} calls): {NO_CYCLES}"
     )
 
 
@@ -400,7 +429,11 @@ def export(
     target: Annotated[str, typer.Option(help="c (c/policy.c) or onnx (policy.onnx).")] = "c",
     dtype: Annotated[
         str,
-        typer.Option(help="int8 (weights per output neuron)."),
+        typer.Option(
+            help="int8: for --target c integer-only (int8 weights and activations, int32 "
+            "sums, float only at the input and output); for --target onnx ONNX Runtime's "
+            "dynamic quantization."
+        ),
     ] = "int8",
     calibration_episodes: Annotated[
         int, typer.Option(min=1, help="Episodes of the float policy whose observations calibrate.")
@@ -472,8 +505,6 @@ def _serve_ui(uri: str, host: str, port: int, links: list[tuple[str, str]]) -> N
     session of its own, so a terminal's Ctrl-C reaches rayprune only; on Ctrl-C, SIGTERM or
     SIGHUP rayprune stops the server's whole process tree (SIGTERM, then SIGKILL after UI_STOP_S)
     and exits 128 + the signal's number (130 for Ctrl-C), saying so in one line."""
-    import contextlib
-    import signal
 
     from rayprune.store.ui_server import UiServer, check_port_free
 

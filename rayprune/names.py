@@ -21,9 +21,10 @@ def canonical(stored: str) -> str:
     return stored.removeprefix(CURVE_PREFIX)
 
 
-# Per-iteration curve, step = training iteration.
+# Per-iteration curve. Its MLflow step is the env steps sampled so far, what users read a curve
+# against, so ENV_STEPS is no stored metric: a chart of it would plot it against itself.
 EPISODE_RETURN_MEAN = "episode_return_mean"
-ENV_STEPS = "env_steps"  # in every curve row: its history says which steps are logged
+ENV_STEPS = "env_steps"  # in every row Tune gets (its schedulers' time); MLflow's step
 
 # Measured on the actor at the end of every training iteration (rllib's learner hook).
 NEURONS = "neurons"
@@ -35,7 +36,7 @@ NEURONS_DEAD = "neurons_dead"
 SPARSITY_NOW = "sparsity_target_now"
 THRESHOLD = "threshold"
 REGULARIZER = "regularizer"
-PRUNE_STEP = "prune_step"  # reported by the learner; the curve has it as MLflow's step
+PRUNE_STEP = "prune_step"  # the schedule's step t (learner updates so far)
 LAYER_NEURONS_PREFIX = "neurons_l"  # neurons_l0, neurons_l1, ...: kept per hidden layer
 
 
@@ -44,7 +45,8 @@ def layer_neurons(layer: int) -> str:
     return f"{LAYER_NEURONS_PREFIX}{layer}"
 
 
-# Final values, logged once at the trial's last iteration.
+# Final values, logged once at step 0: MLflow draws a metric that never passed step 0 as a bar
+# (a value), not as one dot on a line chart.
 EVAL_RETURN_MEAN = "eval_return_mean"
 EVAL_RETURN_STD = "eval_return_std"
 TARGET_REACHED = "target_reached"
@@ -59,6 +61,9 @@ FINAL_SIZE_METRICS = (
     WEIGHTS_COMPACT, NEURONS_COMPACT, FLOPS_COMPACT, WEIGHTS_REMOVED, COMPRESSION_RATIO,
 )  # fmt: skip
 FINAL_METRICS = (EVAL_RETURN_MEAN, EVAL_RETURN_STD, TARGET_REACHED, *FINAL_SIZE_METRICS)
+# A finished trial's place in its sweep under `rayprune best`'s rule (1: the one it picks),
+# logged when the sweep ends: the saved view sorts by it, so the two never disagree on ties.
+RANK = "rank"
 
 # The frontier search's judgement of a probe: (R - R_random) / (R_dense - R_random) over its seeds.
 RETAINED_RETURN_MEAN = "retained_return_mean"

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Install, then run the whole test suite (unit tests, then real RLlib/Tune/MLflow integration tests).
+# Install, then run the whole test suite (unit tests, then real RLlib/Tune/MLflow integration
+# tests): what CI runs. `--fast`: the fast tier only (every module's logic, no Ray, no servers,
+# no apt packages; a few minutes), without the apt step. Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  ./scripts/setup.sh
+  RAYPRUNE_FAST_TIER=1 exec .venv/bin/python -m pytest -q -p no:cacheprovider \
+    -m "not integration and not cluster and not slow" tests/unit "$@"
+fi
 # Debian packages the tests need beside Python's: headless Chromium and its driver for the
 # report's browser test; the Cortex-M4 and aarch64 cross compilers and qemu-user for the C export
-# checks (tests/unit/test_c_export.py). Installed only if missing; the main job needs none.
+# checks (tests/unit/test_c_export.py); qemu-system-arm for the policy on an emulated Cortex-M
+# (tests/unit/test_chip.py). Installed only if missing; the main job needs none.
 APT_PACKAGES=(chromium chromium-driver gcc-arm-none-eabi libnewlib-arm-none-eabi
-              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -10,6 +10,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def rayprune(*args, cwd, env=None, timeout=600) -> subprocess.CompletedProcess:
+    # a process costs seconds of start-up: the fast tier (tests/conftest.py) runs none
+    assert os.environ.get("RAYPRUNE_FAST_TIER") != "1", (
+        "the fast tier starts no rayprune process: mark this test slow"
+    )
     return subprocess.run(
         [sys.executable, "-m", "rayprune.cli", *map(str, args)],
         cwd=cwd, capture_output=True, text=True, timeout=timeout,

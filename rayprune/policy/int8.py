@@ -1,8 +1,11 @@
 """`rayprune export`: a compact policy folder's int8 twin, calibrated on real episodes,
 evaluated where it runs, written whole or not at all.
 
-The weights are quantized per output neuron (quantize.py); the calibration observations are
-those the float policy meets in its own episodes (seeds apart from the evaluation's). The twin is
+For --target c the network becomes integer-only int8 (quantize.py: int8 weights and
+activations, int32 accumulators, activation tables; float only at the input and output edges);
+for --target onnx, ONNX Runtime's dynamic quantizer rewrites policy.onnx. The calibration
+observations are those the float policy meets in its own episodes (seeds apart from the
+evaluation's). The twin is
 evaluated on the episodes the trial evaluated the float policy on, so the two returns compare.
 """
 
@@ -17,7 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
 from rayprune.errors import ArtifactError
 from rayprune.policy.artifact import ONNX_FILE, WEIGHTS_FILE, StagedFolder, load_compact_policy
@@ -33,14 +35,11 @@ CALIBRATION_SEED = 20_000  # apart from training's seeds and the evaluation's (e
 
 
 def calibration_observations(policy_dir: Path, info: PolicyInfo, episodes: int) -> np.ndarray:
-    """What the network's first layer sees on real episodes: the policy inputs, normalized as
-    the exported policy normalizes them (when it does)."""
+    """The policy's inputs on real episodes, flattened rows of raw observations (the int8
+    network normalizes them itself, as the float one does)."""
     seen: list[np.ndarray] = []
     evaluate(OnnxPolicy(policy_dir), info.env_spec, episodes, seed=CALIBRATION_SEED, seen=seen)
-    rows = torch.from_numpy(np.stack(seen).reshape(len(seen), -1))
-    if info.normalization is not None:
-        rows = info.normalization.apply(rows)
-    return rows.numpy()
+    return np.stack(seen).reshape(len(seen), -1).astype(np.float32)
 
 
 def export_policy(
@@ -56,7 +55,7 @@ def export_policy(
     with StagedFolder(out) as staged:
         for name in (ONNX_FILE, WEIGHTS_FILE):
             shutil.copy2(Path(src) / name, staged.folder / name)
-        int8_c = quantize_int8(net, calibration) if runtime == "c" else None
+        int8_c = quantize_int8(net, calibration, info.normalization) if runtime == "c" else None
         write_c_policy(net, info.action_space, staged.folder / C_DIR, int8_c, info.normalization)
         if runtime == "onnx":
             quantize_onnx(Path(src) / ONNX_FILE, staged.folder / ONNX_FILE)

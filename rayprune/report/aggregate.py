@@ -137,18 +137,19 @@ class Band:
     std: list[float]
 
 
-def seed_band(xs: Sequence[History], ys: Sequence[History]) -> Band:
-    """Per training iteration, y's mean and std over the seeds that logged it, plotted at the
-    mean x (env steps) of those seeds. xs[i] and ys[i] belong to the same seed. A NaN y (an
-    iteration in which no episode ended: episode_return_mean is NaN then) repeats the seed's
-    last finite y; before the first one the seed does not count. Averaging without the seed
-    instead makes the mean jump whenever one seed's episodes span two iterations."""
-    filled = [carry_forward(y) for y in ys]
+def seed_band(curves: Sequence[History]) -> Band:
+    """Per training iteration (each seed's i-th logged row), y's mean and std over the seeds
+    that logged it, plotted at the mean env steps (the rows' steps) of those seeds: seeds of
+    one batch size sample a few steps more or less per iteration, so they align by iteration,
+    not by step. A NaN y (an iteration in which no episode ended: episode_return_mean is NaN
+    then) repeats the seed's last finite y; before the first one the seed does not count.
+    Averaging without the seed instead makes the mean jump whenever one seed's episodes span
+    two iterations."""
+    steps = [sorted(curve) for curve in curves]
+    filled = [carry_forward(curve) for curve in curves]
     band = Band([], [], [])
-    for step in sorted({s for y in filled for s in y}):
-        pairs = [
-            (x[step], y[step]) for x, y in zip(xs, filled, strict=True) if step in x and step in y
-        ]
+    for i in range(max(map(len, steps), default=0)):
+        pairs = [(s[i], y[s[i]]) for s, y in zip(steps, filled, strict=True) if s[i:] and s[i] in y]
         if pairs:
             mean, std = mean_std(v for _, v in pairs)
             band.x.append(statistics.fmean(x for x, _ in pairs))

@@ -24,7 +24,7 @@ from rayprune.report.data import (
 from rayprune.store.frontier_record import FrontierRow, read_frontier
 from rayprune.store.ranking import Pick
 
-CURVE_KEYS = (names.ENV_STEPS, names.EPISODE_RETURN_MEAN, names.SPARSITY_NOW)
+CURVE_KEYS = (names.EPISODE_RETURN_MEAN, names.SPARSITY_NOW)
 SHOWN_PRUNED = "dsp"  # the weight heatmaps compare dense PPO with the paper's method
 
 

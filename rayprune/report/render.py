@@ -211,10 +211,7 @@ def sweep_chapter(section: Section, folder: Path) -> Chapter:
     stem = html.slug(sweep.name)
 
     def band(cell: Cell, key: str) -> Band:
-        return seed_band(
-            [histories[(t.run_id, names.ENV_STEPS)] for t in cell.trials],
-            [histories[(t.run_id, key)] for t in cell.trials],
-        )
+        return seed_band([histories[(t.run_id, key)] for t in cell.trials])
 
     blocks = [
         sensitivity_block(section, stem, title, folder),

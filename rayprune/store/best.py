@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from rayprune import names
 from rayprune.errors import AlreadyExists, ArtifactError, CommandError, NoEligibleRun
@@ -19,10 +21,10 @@ from rayprune.policy import ARTIFACT_DIR, apply_umask, read_info
 from rayprune.policy.staging import staging_folder
 from rayprune.pruning import sparsity_unit
 from rayprune.store.frontier_record import FrontierRow, read_frontier
-from rayprune.store.metrics import canonical_metrics
+from rayprune.store.metrics import FINAL_STEP, canonical_metrics
 from rayprune.store.model import MODEL_FILE
 from rayprune.store.point import TrialPoint
-from rayprune.store.ranking import RULE, pick, trial_standing
+from rayprune.store.ranking import RULE, ordered, pick, trial_standing
 from rayprune.store.tracking import artifacts_here, client_for, trial_runs
 
 ALIAS = "best"
@@ -70,20 +72,7 @@ def choose_best(
     first. Trials stopped early have no eval. With `frontier`, only the trials of the frontier
     search's smallest policy that keeps its return (frontier_probe)."""
     client = client_for(tracking_uri)
-    eligible = []
-    for run in trial_runs(client, sweep):
-        metrics = canonical_metrics(run.data.metrics)
-        if (
-            metric in metrics
-            and names.EVAL_RETURN_MEAN in metrics
-            and metrics.get(names.TARGET_REACHED) == 1.0
-            and sparsity_in_unit(metrics, run.data.params) >= min_sparsity
-        ):
-            eligible.append((run, metrics, TrialPoint.from_params(run.data.params)))
-    if not eligible:
-        raise NoEligibleRun(
-            f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
-        )
+    eligible = eligible_runs(client, sweep, metric, min_sparsity)
     probe = None
     if frontier:
         probe = frontier_probe(client, sweep, eligible)
@@ -104,6 +93,47 @@ def choose_best(
         tie_note=chosen.tie_note(f"highest {metric}"),
         frontier=probe,
     )
+
+
+Eligible = tuple[Run, dict[str, float], TrialPoint]
+
+
+def eligible_runs(
+    client: MlflowClient,
+    sweep: str,
+    metric: str = names.EVAL_RETURN_MEAN,
+    min_sparsity: float = 0.0,
+) -> list[Eligible]:
+    """(run, final metrics, point) of the FINISHED trial runs `best` chooses from; NoEligibleRun
+    when there are none."""
+    eligible = []
+    for run in trial_runs(client, sweep):
+        metrics = canonical_metrics(run.data.metrics)
+        if (
+            metric in metrics
+            and names.EVAL_RETURN_MEAN in metrics
+            and metrics.get(names.TARGET_REACHED) == 1.0
+            and sparsity_in_unit(metrics, run.data.params) >= min_sparsity
+        ):
+            eligible.append((run, metrics, TrialPoint.from_params(run.data.params)))
+    if not eligible:
+        raise NoEligibleRun(
+            f"no finished run of {sweep!r} has {metric!r}, reached its target and sparsity >= {min_sparsity}"
+        )
+    return eligible
+
+
+def log_ranks(tracking_uri: str, sweep: str) -> None:
+    """Each eligible trial's place under `best`'s rule (1: what `rayprune best` picks) as its
+    final metric `rank`, which the saved view sorts by; nothing when none is eligible yet."""
+    client = client_for(tracking_uri)
+    try:
+        eligible = eligible_runs(client, sweep)
+    except NoEligibleRun:
+        return
+    ranked = ordered(eligible, lambda e: trial_standing(e[1], e[2]))
+    for place, (run, _, _) in enumerate(ranked, start=1):
+        client.log_metric(run.info.run_id, names.RANK, place, step=FINAL_STEP)
 
 
 def probe_of(point: TrialPoint | FrontierRow) -> tuple[str, float, float]:

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from rayprune import names
 from rayprune.errors import ArtifactError, SweepError
+from rayprune.store.metrics import env_steps_logged
 from rayprune.store.tracking import experiment_id, log_summary, trial_runs
 
 SUMMARY = "frontier"  # the sweep-level MLflow run and its frontier.json / .csv
@@ -141,7 +142,7 @@ def search_cost(client: MlflowClient, sweep: str) -> SearchCost:
     for run in runs:
         method = run.data.params.get(names.METHOD, "?")
         trials[method] += 1
-        steps[method] += int(run.data.metrics.get(names.curve(names.ENV_STEPS), 0))
+        steps[method] += env_steps_logged(client, run.info.run_id)
     ends = [r.info.end_time or r.info.start_time for r in runs]
     wall = (max(ends) - min(r.info.start_time for r in runs)) / 60_000 if runs else 0.0
     order = sorted(trials, key=lambda m: (m != names.DENSE_METHOD, m))  # dense PPO first

@@ -87,9 +87,10 @@ class TrialPoint:
             point.append(f"sparsity target {self.sparsity_target:g}")
         return (
             f"Trial of sweep {sweep!r} on {env}: {', '.join(point)}, seed {self.seed}. "
-            f"Curves per training iteration are the metrics {names.CURVE_PREFIX}* (plot them "
-            f"against {names.curve(names.ENV_STEPS)}); the final eval and the shipped policy's "
-            f"size are the metrics without a prefix; the compact policy, an MLflow Model (ONNX) "
+            f"Curves per training iteration are the metrics {names.CURVE_PREFIX}*, their step the "
+            f"env steps sampled; the final eval, the shipped policy's size and its {names.RANK} "
+            f"under `rayprune best`'s rule are the metrics without a prefix; the compact policy, "
+            f"an MLflow Model (ONNX) "
             f"that `rayprune best` registers, is in {artifact_dir}/."
         )
 

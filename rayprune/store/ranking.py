@@ -112,3 +112,9 @@ def pick(items: Sequence[T], standing: Callable[[T], Standing]) -> Pick[T]:
         keyed = [(key, item) for key, item in keyed if key[place] == best]
         left.append(len(keyed))
     return Pick(keyed[0][1], tuple(left))
+
+
+def ordered(items: Sequence[T], standing: Callable[[T], Standing]) -> list[T]:
+    """`items` best first by the rule: pick's choice first, then pick's choice of the rest, and
+    so on (items equal in every criterion keep their input order)."""
+    return sorted(items, key=lambda item: standing(item).key(), reverse=True)

@@ -34,7 +34,7 @@ from rayprune.names import (
     TRIAL_KEY_TAG,
     curve,
 )
-from rayprune.store.metrics import canonical_metrics, curve_history
+from rayprune.store.metrics import FINAL_STEP, canonical_metrics, env_steps_logged
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 ARTIFACTS_DIR = "mlartifacts"  # the embedded store's artifact folder, beside mlflow.db
@@ -193,7 +193,7 @@ class TrialRun:
     def __init__(self, client: MlflowClient, run_id: str, logged_through: int = 0) -> None:
         self.client = client
         self.run_id = run_id
-        self.logged_through = logged_through  # the last iteration whose row is in the run
+        self.logged_through = logged_through  # the env steps of the run's last row
 
     @classmethod
     def open(
@@ -225,8 +225,7 @@ class TrialRun:
                 if stale in existing.data.tags:
                     client.delete_tag(run_id, stale)
             client.update_run(run_id, status="RUNNING")
-            history = curve_history(client, run_id, ENV_STEPS)
-            logged_through = max((m.step for m in history), default=0)
+            logged_through = env_steps_logged(client, run_id)
         # Every attempt logs the params and tags (the same values again are accepted): an
         # attempt that died right after creating the run must not leave it without them.
         client.log_batch(
@@ -249,17 +248,24 @@ class TrialRun:
         """Say on the run that an attempt recovered from a bad checkpoint, and how."""
         self.client.set_tag(self.run_id, RECOVERED_TAG, what[:500])
 
-    def log_curve(self, rows: list[tuple[int, dict[str, float]]]) -> None:
-        """Per-iteration rows. A trial killed after logging but before its checkpoint was saved
-        repeats those iterations from the older checkpoint: their rows are skipped, so no step of
-        a curve is logged twice."""
-        new = [(step, row) for step, row in rows if step > self.logged_through]
-        self.log_steps([(step, {curve(k): v for k, v in row.items()}) for step, row in new])
+    def log_curve(self, rows: list[dict[str, float]]) -> None:
+        """Per-iteration rows (the code's names, ENV_STEPS among them), each logged at its env
+        steps. A trial killed after logging but before its checkpoint was saved repeats those
+        iterations from the older checkpoint: their rows are skipped, so no step of a curve is
+        logged twice."""
+        steps = [(int(row[ENV_STEPS]), row) for row in rows]
+        new = [(step, row) for step, row in steps if step > self.logged_through]
+        self._log(
+            (step, {curve(k): v for k, v in row.items() if k != ENV_STEPS}) for step, row in new
+        )
         if new:
             self.logged_through = new[-1][0]
 
-    def log_steps(self, rows: Iterable[tuple[int, dict[str, float]]]) -> None:
-        """Rows under their names as given (the final values: no curve prefix)."""
+    def log_final(self, values: dict[str, float]) -> None:
+        """The trial's final values, under their names as given (no curve prefix)."""
+        self._log([(FINAL_STEP, values)])
+
+    def _log(self, rows: Iterable[tuple[int, dict[str, float]]]) -> None:
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, step) for step, row in rows for k, v in row.items()]
         for start in range(0, len(metrics), MAX_BATCH):

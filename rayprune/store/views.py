@@ -1,6 +1,11 @@
-"""The sweep's runs page in the MLflow UI: a saved view of its experiment (trial runs only,
-best eval return first, the columns that tell trials apart, curves against env steps) and the
+"""The sweep's runs page in the MLflow UI: a saved view of its experiment (trial runs only, in
+`rayprune best`'s order, the columns that tell trials apart, curves against env steps) and the
 link that opens it in the model-training view.
+
+Curves are logged with env steps as their MLflow step and final values at step 0, so both the
+view and a run's own page (which always plots against the step) read curves against env steps,
+and draw each final value as a bar: MLflow charts a metric that never passed step 0 as a bar,
+and a run page a metric with one value.
 
 MLflow 3.17 opens an experiment in its GenAI view unless the browser last chose "Model
 training" (a UI setting in the browser's localStorage, `mlflow.workflowType`) or the URL says
@@ -24,12 +29,12 @@ from rayprune import names
 from rayprune.store.tracking import client_for, experiment_id
 
 VIEW_ID = "rayprune-trials"
-VIEW_NAME = "rayprune: trials, best eval return first"
+VIEW_NAME = "rayprune: trials, best first (rayprune best's rule)"
 UI_HOST, UI_PORT = "127.0.0.1", 5000  # where `rayprune ui` serves by default
 # Summary runs (report, pareto_front) carry no trial key, so this keeps them out of the view.
 TRIALS_ONLY = f"tags.`{names.TRIAL_KEY_TAG}` LIKE '%'"
 PARAM_COLUMNS = (names.METHOD, names.LAMBDA, names.SPARSITY_TARGET, names.SEED)
-METRIC_COLUMNS = (names.EVAL_RETURN_MEAN, names.WEIGHTS_COMPACT, names.NEURONS_COMPACT)
+METRIC_COLUMNS = (names.RANK, names.EVAL_RETURN_MEAN, names.WEIGHTS_COMPACT, names.NEURONS_COMPACT)
 
 
 def column(kind: str, key: str) -> str:
@@ -38,18 +43,20 @@ def column(kind: str, key: str) -> str:
 
 
 def view_state() -> dict[str, Any]:
-    """The runs page as rayprune shows it. Line charts plot against env steps (the UI's x-axis
-    'metric' option) rather than training iterations, so runs of different batch sizes line up."""
+    """The runs page as rayprune shows it: sorted by rank, which `best`'s rule wrote (eval return
+    alone leaves ties in MLflow's own order); line charts against their step, env steps."""
     return {
         "searchFilter": TRIALS_ONLY,
-        "orderByKey": column("metrics", names.EVAL_RETURN_MEAN),
-        "orderByAsc": False,
+        "orderByKey": column("metrics", names.RANK),
+        "orderByAsc": True,
         "selectedColumns": [column("params", key) for key in PARAM_COLUMNS]
         + [column("metrics", key) for key in METRIC_COLUMNS],
+        # the UI's own default, written out: a view saved before env steps became the step
+        # plotted against the metric train/env_steps, and is replaced by this one
         "globalLineChartConfig": {
-            "xAxisKey": "metric",
-            "selectedXAxisMetricKey": names.curve(names.ENV_STEPS),
+            "xAxisKey": "step",
             "lineSmoothness": 0,
+            "selectedXAxisMetricKey": "",
         },
     }
 

@@ -11,6 +11,7 @@ from ray import tune
 
 from rayprune import names
 from rayprune.errors import AlreadyExists, SweepError
+from rayprune.store.best import log_ranks
 from rayprune.store.pareto import SUMMARY, Outcome, log_front, pareto_front
 from rayprune.store.point import TrialPoint
 from rayprune.store.tracking import (
@@ -242,6 +243,7 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
     why = f"the sweep was stopped {how} first; `rayprune resume {cfg.name}` continues it"
     end_interrupted_runs(ws.tracking_uri, cfg.name, interrupted, why)
     fail_unfinished_runs(ws.tracking_uri, cfg.name)  # what is left RUNNING: a dead trial's
+    log_ranks(ws.tracking_uri, cfg.name)
     if cfg.search.kind == "frontier":
         conclude(results, cfg, ws.tracking_uri)
     if cfg.search.kind == "optuna":

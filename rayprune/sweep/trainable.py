@@ -63,8 +63,7 @@ def iteration_metrics(result: dict[str, Any]) -> dict[str, float]:
             result["env_runners"].get(names.EPISODE_RETURN_MEAN, float("nan"))
         ),
         names.ENV_STEPS: float(result["num_env_steps_sampled_lifetime"]),
-        # the learner's prune step is the row's MLflow step already
-        **{k: v for k, v in pruning_metrics(result).items() if k != names.PRUNE_STEP},
+        **pruning_metrics(result),
     }
 
 
@@ -227,13 +226,13 @@ def _build(cfg: SweepConfig, point: TrialPoint):
 def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float, budget: int) -> None:
     """Train to `budget` env steps from `env_steps` (where the checkpoint left off: one that
     already reached it only needs its export). Metrics reach MLflow with each checkpoint."""
-    pending: list[tuple[int, dict[str, float]]] = []
+    pending: list[dict[str, float]] = []
     while env_steps < budget:
         result = algo.train()
         row = iteration_metrics(result)
         step = int(result["training_iteration"])
         check_finite(step, training_loss(result), row[names.REGULARIZER])
-        pending.append((step, row))
+        pending.append(row)
         env_steps = row[names.ENV_STEPS]
         if env_steps >= budget or step % cfg.checkpoint_every == 0:
             run.log_curve(pending)
@@ -280,7 +279,7 @@ def _export_and_evaluate(
         add_model(folder)  # the folder that is logged, registered and downloaded is a Model
         run.log_artifacts(folder, ARTIFACT_DIR)
     final = final_metrics(info)
-    run.log_steps([(int(algo.iteration), final)])
+    run.log_final(final)
     return final
 
 

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from rayprune.store.tracking import TRIAL_KEY_TAG
 
 CURVES = {
-    "episode_return_mean", "env_steps", "neurons", "neurons_l0", "neurons_l1", "weights", "flops",
+    "episode_return_mean", "prune_step", "neurons", "neurons_l0", "neurons_l1", "weights", "flops",
     "sparsity", "sparsity_target_now",
 }  # fmt: skip
 # per-iteration curves under train/ (MLflow charts them in a section of their own), final values
@@ -60,3 +60,16 @@ def finished_runs(db: Path) -> dict[str, int]:
         except sqlite3.OperationalError:  # the store is still being created
             return {}
     return dict(rows)
+
+
+def curve_steps(client: MlflowClient, run_id: str) -> list[int]:
+    """The MLflow steps of a trial's curve: the env steps sampled by each logged iteration."""
+    return [m.step for m in client.get_metric_history(run_id, "train/episode_return_mean")]
+
+
+def assert_iterations(steps: list[int], iterations: int, batch: int) -> None:
+    """One row per iteration, none twice, each about a train batch of env steps after the last
+    (RLlib rounds a batch to whole rollout fragments of its envs)."""
+    assert len(steps) == iterations and steps == sorted(set(steps)), steps
+    gaps = [b - a for a, b in zip([0, *steps], steps)]
+    assert all(batch <= gap < 2 * batch for gap in gaps), steps

@@ -15,7 +15,7 @@ import yaml
 
 from rayprune.store.point import TrialPoint
 from tests.cli import REPO, one_line_error, rayprune
-from tests.integration.sweeps import finished_runs, runs_of, write_config
+from tests.integration.sweeps import curve_steps, finished_runs, runs_of, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -137,8 +137,8 @@ def test_a_frontier_search_bisects_resumes_logs_and_picks(tmp_path):
     _, again_runs = runs_of(tmp_path / "rayprune_results", "again")
     assert {r.data.params["method"] for r in again_runs} == {"dsp"}
     assert f"cost: dsp {len(again_runs)} trials" in again.stdout  # front's dense PPO is not its
-    tuned = [r.data.metrics["train/env_steps"] for r in again_runs]
-    scratch = [r.data.metrics["train/env_steps"] for r in runs]
+    tuned = [curve_steps(client, r.info.run_id)[-1] for r in again_runs]
+    scratch = [curve_steps(client, r.info.run_id)[-1] for r in runs]
     assert 1500 <= min(tuned) <= max(tuned) < 2000 <= min(scratch), (tuned, scratch)
     for run in again_runs:  # each says which of front's dense PPO policies it started from
         dense = TrialPoint("ppo", 0.0, 0.0, int(run.data.params["seed"]))

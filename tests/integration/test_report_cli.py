@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rayprune.store.best import choose_best
 from tests.cli import one_line_error, rayprune
 from tests.integration.processes import RaypruneUi
-from tests.integration.sweeps import write_config
+from tests.integration.sweeps import TINY, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -67,8 +68,12 @@ def browser():
             os.killpg(group, signal.SIGKILL)  # any browser process quit() left behind
 
 
+def tracking_uri(folder: Path) -> str:
+    return f"sqlite:///{folder / 'rayprune_results' / 'mlflow.db'}"
+
+
 def summary_runs(folder: Path):
-    client = MlflowClient(f"sqlite:///{folder / 'rayprune_results' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri(folder))
     exp = client.get_experiment_by_name(NAME)
     runs = client.search_runs(
         [exp.experiment_id], filter_string="tags.`rayprune.summary` = 'report'"
@@ -192,9 +197,20 @@ def test_every_anchor_resolves_and_no_figure_is_wider_than_the_page(browser, rep
     )
 
 
-def test_the_runs_link_opens_the_sweeps_trials_in_chromium(browser, reported, tmp_path):
+@pytest.fixture(scope="module")
+def ui_links(reported):
+    """`rayprune ui` on loopback over the reported sweep's store, and the links it printed."""
+    ui = RaypruneUi(reported)
+    try:
+        yield ui.wait_up()[1]
+    finally:
+        ui.stop()
+
+
+def test_the_runs_link_opens_the_sweeps_trials_in_chromium(browser, reported, ui_links, tmp_path):
     """`rayprune ui` on loopback; its link opens the model-training view on rayprune's view:
-    the six trials by name (not the report run), the columns that tell them apart."""
+    the six trials by name (not the report run), the columns that tell them apart, in
+    `rayprune best`'s order (its pick first)."""
     client, _ = summary_runs(reported)
     experiment = client.get_experiment_by_name(NAME).experiment_id
     trials = [
@@ -203,25 +219,102 @@ def test_the_runs_link_opens_the_sweeps_trials_in_chromium(browser, reported, tm
         if "rayprune.trial_key" in r.data.tags
     ]
     assert len(trials) == 6 and len(set(trials)) == 6  # seeds told apart by name
-    ui = RaypruneUi(reported)
-    try:
-        _, links = ui.wait_up()
-        browser.set_window_size(1600, 1000)
-        browser.get(links[NAME])
-        deadline = time.monotonic() + 120
-        text = ""
-        while not all(name in text for name in trials) and time.monotonic() < deadline:
-            time.sleep(2)
-            text = browser.execute_script("return document.body.innerText")
-        assert all(name in text for name in trials), text[:3000]
-        assert "matching runs" in text and "6 matching runs" in text, text[:3000]
-        for column in ("lambda", "sparsity_target", "seed", "method", "eval_return_mean"):
-            assert column in text, column
-        assert "Traces 0" not in text  # the model-training view, not the GenAI overview
-        rows = browser.execute_script(
-            "return [...document.querySelectorAll('[role=row]')].map(r => r.innerText)"
-        )
-        assert not any(row.split("\n")[0].strip() == "report" for row in rows), rows
-        assert_not_blank(screenshot(browser, tmp_path / "runs_page.png"))
-    finally:
-        ui.stop()
+    browser.set_window_size(2400, 1000)  # MLflow's assistant panel takes a third of 1600
+    text = wait_for_text(browser, ui_links[NAME], trials)
+    assert "matching runs" in text and "6 matching runs" in text, text[:3000]
+    for column in ("rank", "lambda", "sparsity_target", "seed", "method", "eval_return_mean"):
+        assert column in text, column
+    assert "Traces 0" not in text  # the model-training view, not the GenAI overview
+    rows = browser.execute_script(
+        "return [...document.querySelectorAll('[role=row]')].map(r => r.innerText)"
+    )
+    assert not any(row.split("\n")[0].strip() == "report" for row in rows), rows
+    named = [row for row in rows if any(name in row for name in trials)]
+    best = choose_best(tracking_uri(reported), NAME).run_name
+    assert best in named[0], named  # the view's first row is `rayprune best`'s pick
+    assert_not_blank(screenshot(browser, tmp_path / "runs_page.png"))
+
+
+def wait_for_text(browser, url: str, wanted: list[str], timeout: float = 120) -> str:
+    """The page's text once every string in `wanted` shows (the UI loads in pieces)."""
+    browser.get(url)
+    deadline = time.monotonic() + timeout
+    text = ""
+    while not all(w in text for w in wanted) and time.monotonic() < deadline:
+        time.sleep(2)
+        text = browser.execute_script("return document.body.innerText")
+    assert all(w in text for w in wanted), text[:3000]
+    return text
+
+
+# Each plotly chart on the page: the metric its card is titled with (the first of its
+# ancestors whose text starts with one of the names given), its traces' types and x values.
+CHARTS_JS = """const names = new Set(arguments[0]);
+return [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+  let e = p, card = null;
+  for (; e && card === null; e = e.parentElement) {
+    const first = e.innerText.split('\\n')[0];
+    if (names.has(first)) card = first;
+  }
+  return {card, traces: (p.data || []).map(t => ({type: t.type, x: Array.from(t.x || [])}))};
+})"""
+
+
+def charts(browser, names: list[str], timeout: float = 90) -> dict[str, list[dict]]:
+    """{metric: traces} of the page's plotly charts, once one has drawn for each of `names`
+    (charts load as they scroll into view: the window is tall enough for all of them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        drawn = browser.execute_script(CHARTS_JS, names)
+        found = {c["card"]: c["traces"] for c in drawn if c["card"] and c["traces"]}
+        if set(names) <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
+
+
+def test_a_run_page_plots_every_curve_against_env_steps(browser, reported, ui_links, tmp_path):
+    """The run's own page (which always plots against the step): each train/ curve's x values
+    are the env steps of its iterations, 500 per iteration up to the budget; each final value
+    is a bar, not a dot on a line; no chart of env steps against themselves."""
+    client, _ = summary_runs(reported)
+    best = choose_best(tracking_uri(reported), NAME)
+    steps = [m.step for m in client.get_metric_history(best.run_id, "train/episode_return_mean")]
+    assert steps[-1] >= TINY["budget_env_steps"] and steps[0] >= TINY["ppo"]["train_batch_size"]
+    experiment = client.get_experiment_by_name(NAME).experiment_id
+    browser.set_window_size(1600, 6000)
+    base = ui_links[NAME].split("#")[0]
+    wait_for_text(browser, f"{base}#/experiments/{experiment}/runs/{best.run_id}/model-metrics",
+                  ["train/episode_return_mean", "eval_return_mean"])  # fmt: skip
+    metrics = client.get_run(best.run_id).data.metrics
+    assert "train/env_steps" not in metrics  # the step, not a metric plotted against itself
+    # the run page titles a curve without its train/ section prefix
+    titles = [key.removeprefix("train/") for key in metrics]
+    by_card = charts(browser, titles)
+    assert set(titles) <= set(by_card), sorted(by_card)
+    for key in metrics:
+        (first, *_) = by_card[key.removeprefix("train/")]
+        if key.startswith("train/"):
+            assert first["type"] == "scatter" and first["x"] == steps, (key, first)
+        else:  # a final value: one bar
+            assert first["type"] == "bar" and first["x"] == [metrics[key]], (key, first)
+    browser.set_window_size(1600, 1000)
+    assert_not_blank(screenshot(browser, tmp_path / "mlflow_run_page.png"))
+
+
+def test_the_views_charts_plot_curves_against_env_steps(browser, reported, ui_links, tmp_path):
+    """The saved view's chart mode: line charts against the step (env steps), final values as
+    bars of the six trials."""
+    browser.set_window_size(1600, 6000)
+    wait_for_text(browser, ui_links[NAME] + "&compareRunsMode=CHART", ["eval_return_mean"])
+    assert "env_steps" not in browser.execute_script("return document.body.innerText")
+    shown = ["train/episode_return_mean", "train/neurons", "eval_return_mean", "rank"]
+    by_card = charts(browser, shown)
+    line = by_card["train/episode_return_mean"]
+    assert {t["type"] for t in line} == {"scatter"} and len({tuple(t["x"]) for t in line}) > 1
+    assert all(max(t["x"]) >= TINY["budget_env_steps"] for t in line), line
+    for final in ("eval_return_mean", "rank"):
+        (bars,) = by_card[final]
+        assert bars["type"] == "bar" and len(bars["x"]) == 6, (final, bars)
+    assert sorted(by_card["rank"][0]["x"]) == [1, 2, 3, 4, 5, 6]
+    browser.set_window_size(1600, 1000)
+    assert_not_blank(screenshot(browser, tmp_path / "mlflow_view_charts.png"))

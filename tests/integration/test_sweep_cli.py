@@ -21,7 +21,17 @@ from rayprune.policy import OnnxPolicy
 from rayprune.store.tracking import TRIAL_KEY_TAG
 from tests.cli import one_line_error, rayprune
 from tests.integration.processes import MlflowServer, RaypruneUi, free_port, stop_group, wait_for
-from tests.integration.sweeps import METRICS, TINY, finished_runs, runs_of, write_config
+from tests.integration.sweeps import (
+    METRICS,
+    TINY,
+    assert_iterations,
+    curve_steps,
+    finished_runs,
+    runs_of,
+    write_config,
+)
+
+BATCH = TINY["ppo"]["train_batch_size"]
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +57,7 @@ def test_sweep_leaves_one_finished_run_per_trial_with_curves(finished_sweep):
         assert run.info.status == "FINISHED"
         assert METRICS <= set(run.data.metrics)
         assert run.data.params["ppo.train_batch_size"] == "500"
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/env_steps")]
-        assert steps == [1, 2, 3, 4]
+        assert_iterations(curve_steps(client, run.info.run_id), 4, BATCH)
         files = {a.path for a in client.list_artifacts(run.info.run_id, "compact_policy")}
         assert {f"compact_policy/{n}" for n in POLICY_FILES} <= files  # an MLflow Model too
         assert run.data.tags["mlflow.note.content"].startswith("Trial of sweep 'tiny'")
@@ -167,10 +176,8 @@ def test_crashed_trial_is_retried_from_its_checkpoint(tmp_path):
     assert marker.exists()  # the trial really crashed once
     client, runs = runs_of(tmp_path / "rayprune_results", "flaky")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    history = client.get_metric_history(runs[0].info.run_id, "train/env_steps")
     # restarted from the iteration-2 checkpoint: no step logged twice, none missing
-    assert [m.step for m in history] == [1, 2, 3, 4]
-    assert [m.value for m in history] == sorted(m.value for m in history)
+    assert_iterations(curve_steps(client, runs[0].info.run_id), 4, BATCH)
 
 
 def test_ui_says_it_is_up_only_when_it_answers_and_links_the_sweeps_runs(finished_sweep, tmp_path):
@@ -279,8 +286,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     assert all(r.info.status == "FINISHED" for r in runs)
     assert finished_runs(db)[first[0][0]] == first[0][1]  # the finished trial was not rerun
     for run in runs:
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/env_steps")]
-        assert steps == list(range(1, 21))
+        assert_iterations(curve_steps(client, run.info.run_id), 20, BATCH)
 
 
 def test_a_local_sweep_runs_its_next_trial_in_a_finished_trials_process(tmp_path):
@@ -321,7 +327,7 @@ def test_sweep_tracks_to_an_mlflow_server(mlflow_server, tmp_path):
     assert sorted(r.info.run_name for r in runs) == ["ppo #0", "report"]
     runs = [r for r in runs if TRIAL_KEY_TAG in r.data.tags]
     assert [r.info.status for r in runs] == ["FINISHED"]
-    assert len(client.get_metric_history(runs[0].info.run_id, "train/env_steps")) == 4
+    assert len(curve_steps(client, runs[0].info.run_id)) == 4
     uploaded = {p.name for p in artifact_root.rglob("*") if p.is_file()}
     assert {"policy.onnx", "policy.safetensors", "compression.json"} <= uploaded
 

@@ -79,11 +79,9 @@ def environment(service: dict) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
-def readme_cluster_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index("## Run on a cluster")
-    end = text.find("\n## ", start + 3)
-    return text[start : end if end != -1 else None]
+def cluster_guide() -> str:
+    """The docs page that tells users how to run on a cluster (README.md links to it)."""
+    return (ROOT / "docs" / "guides" / "cluster.md").read_text()
 
 
 def project_version() -> str:
@@ -216,10 +214,10 @@ def test_trials_log_to_the_mlflow_service(compose):
         assert environment(compose["services"][name])["MLFLOW_TRACKING_URI"] == url
 
 
-def test_readme_commands_agree_with_compose_and_cli(compose):
-    """What the README tells users to run: the CLI's own flags, the compose services' names, the
+def test_cluster_guide_commands_agree_with_compose_and_cli(compose):
+    """What the cluster guide tells users to run: the CLI's own flags, the compose services' names, the
     head's address and the MLflow service's URL."""
-    section = readme_cluster_section()
+    section = cluster_guide()
     assert "cp .env.example .env" in section
     assert "docker compose up -d --scale ray-worker=" in section
     sweeps = [
@@ -227,7 +225,7 @@ def test_readme_commands_agree_with_compose_and_cli(compose):
         for line in section.replace("\\\n", " ").splitlines()
         if "docker compose exec ray-head rayprune sweep" in line
     ]
-    assert sweeps, "the README runs no sweep on the compose cluster"
+    assert sweeps, "the cluster guide runs no sweep on the compose cluster"
     head_port = flags(command(compose["services"]["ray-head"]))["--port"]
     sweep_options = {
         name for p in _sweep_command().params for name in getattr(p, "opts", []) if name[:2] == "--"

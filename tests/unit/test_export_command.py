@@ -59,6 +59,7 @@ def returns(proc) -> str:
     return re.search(r"return (\S+ \+- \S+) over", proc.stdout).group(1)
 
 
+@pytest.mark.slow
 def test_eval_through_the_compiled_c_gives_the_onnx_returns(cartpole_policy, tmp_path):
     onnx = rayprune("eval", cartpole_policy, "--episodes", "8", "--seed", "5", cwd=tmp_path)
     c = rayprune("eval", cartpole_policy, "--episodes", "8", "--seed", "5", "--runtime", "c", cwd=tmp_path)  # fmt: skip
@@ -66,6 +67,7 @@ def test_eval_through_the_compiled_c_gives_the_onnx_returns(cartpole_policy, tmp
     assert "(c, float32)" in c.stdout and "(onnx, float32)" in onnx.stdout
 
 
+@pytest.mark.slow
 def test_export_int8_writes_a_policy_folder_with_int8_c(cartpole_policy, tmp_path):
     out = tmp_path / "int8"
     proc = rayprune("export", cartpole_policy, "--out", out, "--calibration-episodes", "3", cwd=tmp_path)  # fmt: skip
@@ -85,6 +87,7 @@ def test_export_int8_writes_a_policy_folder_with_int8_c(cartpole_policy, tmp_pat
     assert json.loads((out / "compression.json").read_text())["dtype"] == "int8"
 
 
+@pytest.mark.slow
 def test_export_onnx_int8_uses_onnxruntimes_quantizer(cartpole_policy, tmp_path):
     out = tmp_path / "onnx8"
     proc = rayprune("export", cartpole_policy, "--out", out, "--target", "onnx", "--calibration-episodes", "2", cwd=tmp_path)  # fmt: skip
@@ -109,12 +112,14 @@ def corrupt_weights(folder: Path) -> None:
         (["--dtype", "float32"], "--dtype 'float32' is not one of int8"),
     ],
 )
+@pytest.mark.slow
 def test_export_refuses_bad_options_in_one_line(cartpole_policy, tmp_path, args, fragment):
     proc = rayprune("export", cartpole_policy, "--out", tmp_path / "o", *args, cwd=tmp_path)
     one_line_error(proc, fragment)
     assert sorted(os.listdir(tmp_path)) == []
 
 
+@pytest.mark.slow
 def test_export_refuses_bad_folders_and_writes_nothing(cartpole_policy, tmp_path):
     proc = rayprune("export", tmp_path, "--out", tmp_path / "o", cwd=tmp_path)
     one_line_error(proc, "compression.json is missing")
@@ -130,6 +135,7 @@ def test_export_refuses_bad_folders_and_writes_nothing(cartpole_policy, tmp_path
     assert sorted(os.listdir(tmp_path)) == ["broken", "taken"]  # no out, no staging folder
 
 
+@pytest.mark.slow
 def test_a_folder_without_its_environment_is_one_line(cartpole_policy, tmp_path):
     """compression.json of an earlier rayprune 0.x has no 'environment': refused, not guessed."""
     old = tmp_path / "old"
@@ -144,6 +150,7 @@ def test_a_folder_without_its_environment_is_one_line(cartpole_policy, tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["old"]
 
 
+@pytest.mark.slow
 def test_a_missing_compiler_is_one_line(cartpole_policy, tmp_path):
     proc = rayprune("eval", cartpole_policy, "--runtime", "c", cwd=tmp_path, env={"PATH": "/nonexistent"})  # fmt: skip
     one_line_error(proc, "gcc is not installed (Debian package gcc)")

@@ -188,6 +188,7 @@ def test_layers_that_name_metrics_import_the_names_module(layer):
     assert any("rayprune.names" in imported_modules(p) for p in paths)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_pruning_math_loads_without_ray_or_mlflow():
     code = (
         "import sys, rayprune.pruning, rayprune.policy;"
@@ -197,6 +198,7 @@ def test_pruning_math_loads_without_ray_or_mlflow():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_cli_the_store_and_the_report_load_without_ray():
     """`best`, `report`, `eval` and the CLI's error handling only read MLflow and files."""
     code = (

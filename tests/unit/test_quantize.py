@@ -1,6 +1,5 @@
-"""int8 post-training quantization (rayprune.policy.quantize): the per-row scales by hand, the
-error bound that rounding implies, and the bias correction, against torch's float forward.
-The int8 C against this NumPy reference is in test_c_export.py."""
+"""Integer int8 quantization (rayprune.policy.quantize): its pieces computed by hand. The int8
+C against an integer NumPy reference, and its return against float: test_c_int8.py."""
 
 from __future__ import annotations
 
@@ -8,79 +7,87 @@ import numpy as np
 import pytest
 import torch
 
-from rayprune.policy.quantize import QuantizedMLP, quantize_int8
+from rayprune.policy.quantize import (
+    affine_for_range,
+    quantize_int8,
+    quantize_rows,
+    quantized_multiplier,
+)
 from rayprune.pruning.compaction import CompactMLP
-from tests.unit.nets import ACTIVATIONS, ATOL, observations, random_net, torch_out
-
-LIPSCHITZ = {"tanh": 1.0, "relu": 1.0, "elu": 1.0, "silu": 1.1, "sigmoid": 0.25}
-
-
-def int8_error_bound(net: CompactMLP, quantized: QuantizedMLP, x: np.ndarray) -> np.ndarray:
-    """Per observation and output, in float64: e_out <= L (|W^| e_in + |W^ - W| |x| + |b^ - b|)
-    layer by layer (L the activation's Lipschitz constant, 1 after the head), where W^ = s q
-    and b^ the corrected bias; x runs through the float network."""
-    layers = []
-    for layer in net.linears:
-        layers += [layer.down, layer.up] if hasattr(layer, "down") else [layer]
-    x, error = x.astype(np.float64), np.zeros_like(x, dtype=np.float64)
-    for layer, q in zip(layers, quantized.matmuls):
-        w = layer.weight.detach().double().numpy()
-        w_hat = q.weight.astype(np.float64) * q.scale.astype(np.float64)[:, None]
-        b = layer.bias.detach().double().numpy() if layer.bias is not None else 0.0
-        b_hat = q.bias.astype(np.float64) if q.bias is not None else 0.0
-        error = error @ np.abs(w_hat).T + np.abs(x) @ np.abs(w_hat - w).T + np.abs(b_hat - b)
-        x = x @ w.T + b
-        if q.activate:
-            error = error * LIPSCHITZ[net.activation]
-            x = torch_activation(net, x)
-    return error
-
-
-def torch_activation(net: CompactMLP, x: np.ndarray) -> np.ndarray:
-    return net.act(torch.from_numpy(x)).numpy()
-
-
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_int8_error_stays_within_its_rounding_bound(activation):
-    """Rounding moves each weight by at most half its row's step, s_i / 2 = max_j |W_ij| / 254;
-    propagated through the layers, that bounds every output's error (int8_error_bound; the
-    errors measured reach 10-40% of it). On average the error is far smaller: the weights'
-    errors (<= 0.4% of their row's largest) have random signs and mostly cancel in the sums,
-    measured 0.02-0.03% of the largest |output|; asserted under 0.1%."""
-    net = random_net(activation, seed=21, ranks=[None, 3, 1] if activation == "tanh" else None)
-    x = observations(6, seed=22)
-    quantized = quantize_int8(net, x[:5000])
-    for m in quantized.matmuls:  # every row uses the full int8 range
-        assert m.weight.dtype == np.int8 and np.all(np.abs(m.weight).max(axis=1) == 127)
-    error = np.abs(quantized.forward(x).astype(np.float64) - torch_out(net, x))
-    assert np.all(error <= int8_error_bound(net, quantized, x) + ATOL)
-    spread = np.abs(torch_out(net, x)).max()
-    assert error.mean() <= 0.001 * spread
+from tests.unit.nets import ACTIVATIONS, observations, random_net
 
 
 def test_int8_rows_get_their_own_scale():
-    """Hand-computed: s_i = max_j |W_ij| / 127, q = round(W / s); an all-zero row stays 0."""
-    net = CompactMLP(3, [], 3).eval()
-    with torch.no_grad():
-        net.head.weight.copy_(torch.tensor([[0.5, -1.27, 0.0], [2.54, 1.0, -0.3], [0.0, 0.0, 0.0]]))
-        net.head.bias.zero_()
-    quantized = quantize_int8(net, np.zeros((1, 3), dtype=np.float32))
-    (head,) = quantized.matmuls
-    assert head.weight.tolist() == [[50, -127, 0], [127, 50, -15], [0, 0, 0]]
-    assert np.allclose(head.scale, [0.01, 0.02, 0.0], rtol=1e-6, atol=0)
-    assert head.scale.dtype == np.float32
+    """s_i = max_j |W_ij| / 127, q = round(W / s); an all-zero row stays 0 and borrows the
+    largest row's scale (its bias still needs one)."""
+    weight = np.array([[0.5, -1.27, 0.0], [2.54, 1.0, -0.3], [0.0, 0.0, 0.0]])
+    q, scale = quantize_rows(weight)
+    assert q.dtype == np.int8
+    assert q.tolist() == [[50, -127, 0], [127, 50, -15], [0, 0, 0]]
+    assert np.allclose(scale, [0.01, 0.02, 0.02], rtol=1e-12, atol=0)
 
 
-def test_int8_bias_correction_centres_the_error_on_the_calibration_set():
-    """After correction the output error averages to zero over the calibration observations
-    (up to float32 rounding): the head is linear, so its corrected bias absorbs the mean."""
-    net = random_net("tanh", seed=31)
-    x = observations(6, seed=32, n=4000) + 0.5  # a non-zero mean makes the shift visible
-    quantized = quantize_int8(net, x)
-    mean_error = (quantized.forward(x).astype(np.float64) - torch_out(net, x)).mean(axis=0)
-    assert np.abs(mean_error).max() <= 1e-6
+def test_affine_for_range_holds_zero_exactly():
+    """[-1, 3]: s = 4/255, z = round(-128 + 63.75) = -64; [0.5, 2] widens to [0, 2]: z = -128;
+    [-2, -1] to [-2, 0]: z = 127; an empty range gets MIN_RANGE."""
+    for lo, hi, scale, zero in (
+        (-1, 3, 4 / 255, -64),
+        (0.5, 2, 2 / 255, -128),
+        (-2, -1, 2 / 255, 127),
+    ):
+        affine = affine_for_range(lo, hi)
+        assert (affine.scale, affine.zero_point) == (pytest.approx(scale), zero)
+    assert affine_for_range(0.0, 0.0).scale == pytest.approx(1e-6 / 255)
+    assert affine_for_range(-1.0, 1.0, finest=0.1).scale == 0.1
+
+
+def test_quantized_multiplier_by_hand():
+    """0.3 = 0.6 2^-1: shift 32, m = round(0.3 2^32) = round(1288490188.8) = 1288490189; 0.15
+    shares the shift: round(644245094.4) = 644245094. 0.75: shift 31, m = 0.75 2^31."""
+    r = quantized_multiplier(np.array([0.3, 0.15]))
+    assert (r.shift, r.multiplier.tolist()) == (32, [1288490189, 644245094])
+    r = quantized_multiplier(np.array([0.75]))
+    assert (r.shift, r.multiplier.tolist()) == (31, [1610612736])
+    tiny = quantized_multiplier(np.array([2.0**-40]))
+    assert (tiny.shift, tiny.multiplier.tolist()) == (62, [2**22])
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_hidden_stage_requantizes_with_an_int32_multiplier_below_one(activation):
+    """Ranks [None, 3, 1]: stages 6-12 (activated), 12-3 (down), 3-7 (up, activated), 7-1
+    (down), 1-3 (the head); the down factors have no table."""
+    net = random_net(activation, seed=21, ranks=[None, 3, 1])
+    quantized = quantize_int8(net, observations(6, seed=22, n=2000))
+    *hidden, head = quantized.matmuls
+    assert head.requantize is None and head.table is None
+    assert [m.table is not None for m in hidden] == [True, False, True, False]
+    for m in hidden:
+        assert m.weight.dtype == np.int8 and m.bias.dtype == np.int32
+        r = m.requantize
+        assert 31 <= r.shift <= 62 and (r.multiplier < 2**31).all() and (r.multiplier > 0).all()
+
+
+def test_tanh_table_is_tflites_fixed_output_on_a_fixed_input_range():
+    """Pre-activation [-3.5, 3.5]: s = 7/255, z = 0; output 1/128, z 0: T[q + 128] =
+    clamp(round(128 tanh(7 q / 255)))."""
+    net = CompactMLP(2, [3, 3], 1, "tanh").eval()
+    quantized = quantize_int8(net, observations(2, seed=0, n=100))
+    tables = [m.table for m in quantized.matmuls if m.table is not None]
+    q = np.arange(-128, 128)
+    expected = np.clip(np.rint(128 * np.tanh(7 * q / 255)), -128, 127)
+    for table in tables:
+        assert table.tolist() == expected.tolist()
 
 
 def test_calibration_needs_finite_observations():
     with pytest.raises(ValueError, match="finite"):
         quantize_int8(random_net("tanh", 0), np.full((4, 6), np.nan, dtype=np.float32))
+
+
+def test_a_bias_too_large_for_int32_is_refused():
+    net = CompactMLP(1, [], 1).eval()
+    with torch.no_grad():
+        net.head.weight.fill_(1e-9)
+        net.head.bias.fill_(1e6)
+    with pytest.raises(ValueError, match="int32"):
+        quantize_int8(net, np.array([[0.0], [1.0]], dtype=np.float32))

@@ -8,10 +8,11 @@ from mlflow.entities import Metric, Param
 
 from rayprune.report.aggregate import cells, lambda_picks, trial_pick
 from rayprune.report.data import Trial, load_sweep
-from rayprune.store.best import choose_best
+from rayprune.store.best import choose_best, log_ranks
 from rayprune.store.point import TrialPoint
 from rayprune.store.ranking import RULE, Standing, pick
 from rayprune.store.tracking import client_for, create_experiment
+from rayprune.store.views import view_state
 
 # (lambda, seed) -> final training return; eval return 500.0 and 135 weights for all six
 TRAINING = {
@@ -90,9 +91,8 @@ def test_missing_values_rank_last_and_no_tie_says_nothing():
         pick([], lambda s: s)
 
 
-def test_best_and_the_report_pick_the_same_run_from_one_store(tmp_path):
-    """The same runs read by `rayprune best` (store.best) and by the report (report.data):
-    one choice, one tie note."""
+def six_and_dense_store(tmp_path):
+    """The seven trials as FINISHED runs of sweep "six" in a SQLite store: (uri, client)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment = create_experiment(uri, "six", (tmp_path / "art").as_uri())
     client = client_for(uri)
@@ -103,7 +103,7 @@ def test_best_and_the_report_pick_the_same_run_from_one_store(tmp_path):
         params = {**trial.point.to_params(), "env": "CartPole-v1"}
         curve = [Metric("train/episode_return_mean", trial.metrics["episode_return_mean"], 0, 3)]
         finals = [
-            Metric(k, v, 0, 3) for k, v in trial.metrics.items() if k != "episode_return_mean"
+            Metric(k, v, 0, 0) for k, v in trial.metrics.items() if k != "episode_return_mean"
         ]
         # the run's sparsity, as the learner logs it: what --min-sparsity reads
         sparsity = [Metric("train/sparsity", trial.point.sparsity_target, 0, 3)]
@@ -113,9 +113,34 @@ def test_best_and_the_report_pick_the_same_run_from_one_store(tmp_path):
             params=[Param(k, str(v)) for k, v in params.items()],
         )
         client.set_terminated(run, "FINISHED")
+    return uri, client
+
+
+def test_best_and_the_report_pick_the_same_run_from_one_store(tmp_path):
+    """The same runs read by `rayprune best` (store.best) and by the report (report.data):
+    one choice, one tie note."""
+    uri, client = six_and_dense_store(tmp_path)
     best = choose_best(uri, "six")
     report = trial_pick(load_sweep(client, "six").trials)
     assert best.run_name == report.chosen.name == "dsp l1e-05 s0.93 #1"
     assert best.tied == 7 and best.tie_note == report.tie_note("highest eval_return_mean")
     only_pruned = choose_best(uri, "six", min_sparsity=0.9)
     assert only_pruned.run_id == best.run_id and only_pruned.tied == 6
+
+
+def test_the_views_order_is_bests_rule(tmp_path):
+    """The saved view sorts by the metric `rank`. By hand: all seven at 500; 135 weights puts
+    the six DSP trials before dense PPO; final training return 500 ((1e-5, 1), (1e-4, 0),
+    (1e-3, 1): then by lambda), 499 (1e-3, 0), 498 (1e-5, 0), 497 (1e-4, 1); dense PPO last."""
+    uri, client = six_and_dense_store(tmp_path)
+    log_ranks(uri, "six")
+    experiment = client.get_experiment_by_name("six").experiment_id
+    state = view_state()
+    direction = "ASC" if state["orderByAsc"] else "DESC"
+    runs = client.search_runs([experiment], order_by=[f"{state['orderByKey']} {direction}"])
+    assert [r.info.run_name for r in runs] == [
+        "dsp l1e-05 s0.93 #1", "dsp l0.0001 s0.93 #0", "dsp l0.001 s0.93 #1",
+        "dsp l0.001 s0.93 #0", "dsp l1e-05 s0.93 #0", "dsp l0.0001 s0.93 #1", "ppo #0",
+    ]  # fmt: skip
+    assert [r.data.metrics["rank"] for r in runs] == [1, 2, 3, 4, 5, 6, 7]
+    assert runs[0].info.run_id == choose_best(uri, "six").run_id

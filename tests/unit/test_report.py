@@ -110,10 +110,13 @@ def test_best_trial_prefers_reached_target_then_return_then_fewer_weights():
 
 
 def test_seed_band_averages_each_iteration_over_the_seeds_that_logged_it():
-    env_steps = [{1: 100.0, 2: 200.0, 3: 300.0}, {1: 110.0, 2: 210.0, 3: 310.0, 4: 410.0}]
+    """Curves keyed by env steps: the seeds sample 10 steps apart, so they align by iteration."""
     # seed 0: no episode ended in iteration 1, nor in 3 (its last return holds); seed 1 ran on
-    returns = [{1: math.nan, 2: 10.0, 3: math.nan}, {1: 20.0, 2: 30.0, 3: 40.0, 4: 50.0}]
-    band = seed_band(env_steps, returns)
+    returns = [
+        {100: math.nan, 200: 10.0, 300: math.nan},
+        {110: 20.0, 210: 30.0, 310: 40.0, 410: 50.0},
+    ]
+    band = seed_band(returns)
     assert band.x == [110.0, 205.0, 305.0, 410.0]
     assert band.mean == [20.0, 20.0, 25.0, 50.0]
     assert band.std == [0.0, 10.0, 15.0, 0.0]

@@ -132,6 +132,7 @@ def test_trials_are_counted_without_listing_them():
     assert bound(cfg, check_env("CartPole-v1")).trials == (2 * 2 + 1) * 5 == len(points(cfg))
 
 
+@pytest.mark.slow
 def test_a_huge_grid_is_refused_before_anything_is_recorded(tmp_path):
     config = tmp_path / "huge.yaml"
     seeds = ", ".join(str(i) for i in range(1500))
@@ -149,6 +150,7 @@ def test_a_huge_grid_is_refused_before_anything_is_recorded(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["best", "../../x", "--out", "o"], ["resume", "../x"], ["report", "a/../b"]])  # fmt: skip
+@pytest.mark.slow
 def test_every_command_validates_sweep_names(tmp_path, command):
     outside = tmp_path / "x.json"
     outside.write_text(json.dumps({"config": {}, "tracking_uri": "http://evil", "storage": "/"}))
@@ -183,6 +185,7 @@ def test_a_corrupt_sweep_record_is_one_line(tmp_path):
         ws.load_sweep("s")
 
 
+@pytest.mark.slow
 def test_a_corrupt_store_is_named_in_one_line(tmp_path):
     db = tmp_path / "mlflow.db"
     db.write_bytes(b"this is not a database" * 100)
@@ -238,6 +241,7 @@ def test_credentials_leave_the_uri_for_mlflows_variables(monkeypatch):
     assert take_credentials(None) is None
 
 
+@pytest.mark.slow
 def test_a_secret_in_the_uri_is_never_echoed(tmp_path):
     proc = rayprune(
         "best", "s", "--out", "o", "--tracking-uri", "http://ann:hunter2@127.0.0.1:9", cwd=tmp_path
@@ -314,6 +318,7 @@ def test_a_probe_finds_dense_ppos_trained_policy_in_its_trials_checkpoints(tmp_p
 # --- the policy folder and `best` ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eval_checks_the_graph_against_compression_json(tmp_path):
     _, folder = make_policy(tmp_path, DISCRETE)
     info = json.loads((folder / "compression.json").read_text())
@@ -327,6 +332,7 @@ def test_eval_checks_the_graph_against_compression_json(tmp_path):
     one_line_error(proc, "missing 'type'")
 
 
+@pytest.mark.slow
 def test_best_checks_out_before_it_touches_the_registry(tmp_path, one_sweep_store):
     uri, client = one_sweep_store
     taken = tmp_path / "taken"

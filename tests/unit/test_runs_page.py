@@ -47,7 +47,7 @@ def test_every_seed_of_a_grid_has_its_own_short_name():
 def test_a_trial_run_says_what_it_is_and_where_its_parts_are():
     text = TrialPoint("dsp", 1e-3, 0.93, 1).description("qs", "CartPole-v1", "compact_policy")
     assert text.startswith("Trial of sweep 'qs' on CartPole-v1: method dsp, lambda 0.001, ")
-    assert "sparsity target 0.93, seed 1" in text and "train/*" in text
+    assert "sparsity target 0.93, seed 1" in text and "train/*, their step the env steps" in text
     assert "compact_policy/" in text and "MLflow Model" in text
     dense = TrialPoint("ppo", 0.0, 0.0, 0).description("qs", "CartPole-v1", "compact_policy")
     assert "method ppo, seed 0" in dense and "lambda" not in dense.split(".")[0]
@@ -85,24 +85,25 @@ def test_a_runs_metrics_read_with_the_codes_names():
     }
 
 
-def test_the_saved_view_is_an_mlflow_ui_view_of_trials_by_eval_return():
+def test_the_saved_view_is_an_mlflow_ui_view_of_trials_in_bests_order():
     key, value = view_tag(now_ms=1234)
     assert key == VIEW_TAG
     envelope = json.loads(value)
     assert (envelope["name"], envelope["createdAt"], envelope["updatedAt"]) == (
-        "rayprune: trials, best eval return first",
+        "rayprune: trials, best first (rayprune best's rule)",
         1234,
         1234,
     )
     state = json.loads(envelope["state"])  # a string inside, as the UI saves its own views
     assert state["searchFilter"] == "tags.`rayprune.trial_key` LIKE '%'"
-    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`eval_return_mean`", False)
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`rank`", True)
     assert state["selectedColumns"] == [
         "params.`method`", "params.`lambda`", "params.`sparsity_target`", "params.`seed`",
-        "metrics.`eval_return_mean`", "metrics.`weights_compact`", "metrics.`neurons_compact`",
+        "metrics.`rank`", "metrics.`eval_return_mean`", "metrics.`weights_compact`",
+        "metrics.`neurons_compact`",
     ]  # fmt: skip
-    assert state["globalLineChartConfig"]["selectedXAxisMetricKey"] == "train/env_steps"
-    assert state["globalLineChartConfig"]["xAxisKey"] == "metric"
+    # curves are logged against env steps: the chart's x axis is their step
+    assert state["globalLineChartConfig"]["xAxisKey"] == "step"
 
 
 def test_the_deep_link_opens_the_view_in_the_model_training_view():
@@ -121,7 +122,7 @@ def test_the_view_is_saved_once_and_leaves_summary_runs_out(tmp_path):
     other = create_experiment(uri, "other", (tmp_path / "a").as_uri())
     client.create_experiment("not_a_sweep")
     trial = client.create_run(new, run_name="dsp l1e-3 s0.5 #0", tags={"rayprune.trial_key": "k"})
-    client.log_metric(trial.info.run_id, "train/env_steps", 500.0, step=1)
+    client.log_metric(trial.info.run_id, "train/episode_return_mean", 20.0, step=500)
     log_summary(uri, "new", "report", [{"a": 1}], "not a trial")
 
     links = dict(sweep_links(uri, []))
@@ -132,9 +133,9 @@ def test_the_view_is_saved_once_and_leaves_summary_runs_out(tmp_path):
 
     def x_axis(experiment):
         envelope = json.loads(client.get_experiment(experiment).tags[VIEW_TAG])
-        return json.loads(envelope["state"])["globalLineChartConfig"]["selectedXAxisMetricKey"]
+        return json.loads(envelope["state"])["globalLineChartConfig"]["xAxisKey"]
 
-    assert (x_axis(new), x_axis(other)) == ("train/env_steps", "train/env_steps")
+    assert (x_axis(new), x_axis(other)) == ("step", "step")
     saved = client.get_experiment(new).tags[VIEW_TAG]
     ensure_view(client, new)
     assert client.get_experiment(new).tags[VIEW_TAG] == saved  # current: not rewritten

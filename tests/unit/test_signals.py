@@ -10,6 +10,8 @@ import pytest
 
 from tests.cli import REPO
 
+pytestmark = pytest.mark.slow  # a child process per signal
+
 # A terminal's SIGINT handling, also where the test runner's shell started it ignoring SIGINT
 # (a background job), which Python then keeps.
 NAPPING_COMMAND = """

@@ -74,6 +74,7 @@ def staging_leftovers(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
 
 
+@pytest.mark.slow
 def test_the_next_best_removes_what_a_killed_best_left_and_succeeds(tmp_path, one_sweep_store):
     uri, _ = one_sweep_store
     out = tmp_path / "best_policy"
@@ -101,6 +102,7 @@ def cartpole_policy(folder: Path) -> Path:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.slow
 def test_the_next_export_removes_what_a_killed_export_left_and_succeeds(tmp_path):
     policy = cartpole_policy(tmp_path / "p")
     out = tmp_path / "int8"

@@ -13,6 +13,8 @@ from rayprune.errors import SweepError
 from rayprune.sweep.workspace import Workspace
 from tests.cli import REPO
 
+pytestmark = pytest.mark.slow  # a holder process
+
 HOLD = """
 import sys, time
 from rayprune.sweep.workspace import Workspace

@@ -14,24 +14,38 @@ def test_a_reopened_run_keeps_its_curve_and_gets_params_an_attempt_never_logged(
 
     first = TrialRun.open(uri, "s", "k", "dsp-run", PARAMS)
     assert first.run_id == orphan and first.logged_through == 0
-    first.log_curve([(1, {"env_steps": 500.0}), (2, {"env_steps": 1000.0})])
+    first.log_curve([row(500, 10.0), row(1000, 20.0)])
 
-    second = TrialRun.open(uri, "s", "k", "dsp-run", PARAMS)  # a retry from the step-1 checkpoint
-    assert second.run_id == orphan and second.logged_through == 2
-    second.log_curve([(2, {"env_steps": 1001.0}), (3, {"env_steps": 1500.0})])
+    second = TrialRun.open(uri, "s", "k", "dsp-run", PARAMS)  # a retry from the 500-step checkpoint
+    assert second.run_id == orphan and second.logged_through == 1000
+    second.log_curve([row(1000, 21.0), row(1500, 30.0)])  # its iteration at 1000 again: skipped
 
-    history = client.get_metric_history(orphan, "train/env_steps")
-    assert [(m.step, m.value) for m in history] == [(1, 500.0), (2, 1000.0), (3, 1500.0)]
+    history = client.get_metric_history(orphan, "train/episode_return_mean")
+    assert [(m.step, m.value) for m in history] == [(500, 10.0), (1000, 20.0), (1500, 30.0)]
     assert client.get_run(orphan).data.params == {"method": "dsp", "lambda": "0.0001"}
 
 
-def test_curves_carry_the_train_prefix_and_final_values_do_not(tmp_path):
+def row(env_steps: int, episode_return: float) -> dict[str, float]:
+    return {"env_steps": float(env_steps), "episode_return_mean": episode_return}
+
+
+def test_curves_are_logged_against_env_steps_and_final_values_at_step_0(tmp_path):
+    """The run page plots a curve against its step and draws a metric with one value as a bar;
+    the view charts a metric that never passed step 0 as a bar: env steps are the step, never a
+    metric of their own (a chart of them would plot them against themselves)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     create_experiment(uri, "s", (tmp_path / "artifacts").as_uri())
     client = client_for(uri)
     fresh = TrialRun.open(uri, "s", "new", "dsp l1e-4 s0.5 #1", PARAMS, "another")
-    fresh.log_curve([(1, {"env_steps": 500.0})])
-    fresh.log_steps([(1, {"eval_return_mean": 9.0})])
-    assert set(client.get_run(fresh.run_id).data.metrics) == {"train/env_steps", "eval_return_mean"}
+    fresh.log_curve([row(2000, 15.0), row(4000, 25.0)])
+    fresh.log_final({"eval_return_mean": 9.0})
+    assert set(client.get_run(fresh.run_id).data.metrics) == {
+        "train/episode_return_mean",
+        "eval_return_mean",
+    }
+    curve = client.get_metric_history(fresh.run_id, "train/episode_return_mean")
+    assert [m.step for m in curve] == [2000, 4000]
+    final = client.get_metric_history(fresh.run_id, "eval_return_mean")
+    assert [(m.step, m.value) for m in final] == [(0, 9.0)]
     assert client.get_run(fresh.run_id).info.run_name == "dsp l1e-4 s0.5 #1"
     assert client.get_run(fresh.run_id).data.tags["mlflow.note.content"] == "another"

@@ -15,6 +15,8 @@ from rayprune.errors import CommandError
 from rayprune.store.ui_server import UiServer, check_port_free
 from tests.integration.processes import free_port, kill_tree, process_tree, running
 
+pytestmark = pytest.mark.slow  # process trees of stand-in servers
+
 # A server's tree: a worker in its group that ignores SIGTERM, and a job process in a session
 # of its own (as MLflow's local job executor starts them), all waiting to be stopped.
 TREE = textwrap.dedent("""

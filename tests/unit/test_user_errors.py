@@ -92,6 +92,7 @@ def test_a_constructors_own_type_error_is_told_from_a_kwarg_it_does_not_take():
         ("ConstructorFails", "its constructor raised ValueError: no license for the physics"),
     ],
 )
+@pytest.mark.slow
 def test_sweep_refuses_a_broken_environment_in_one_line_and_creates_nothing(
     tmp_path, name, fragment
 ):
@@ -122,6 +123,7 @@ SHORT = "step() returned an observation of shape (3,), not (4,)"
         ("ResetFails", REFUSED, "c"),
     ],
 )
+@pytest.mark.slow
 def test_eval_says_what_the_environment_did_in_one_line(tmp_path, name, fragment, runtime):
     if runtime == "c" and shutil.which("gcc") is None:
         pytest.skip("gcc missing")
@@ -140,6 +142,7 @@ def test_evaluate_raises_the_one_line_error_itself(tmp_path):
     "calibration, where",
     [("10", "while calibrating"), ("1", "while evaluating the int8 policy, inside its staging")],
 )
+@pytest.mark.slow
 def test_export_says_what_the_environment_did_and_writes_nothing(tmp_path, calibration, where):
     # 30 good steps: 10 calibration episodes of 10 steps fail; one calibration episode passes,
     # and the int8 evaluation (3 episodes) fails in the folder being staged
@@ -267,6 +270,7 @@ URI_EDGES = [
 
 
 @pytest.mark.parametrize("uri, fragment", URI_EDGES)
+@pytest.mark.slow
 def test_every_mistyped_tracking_uri_is_one_line_before_anything_starts(tmp_path, uri, fragment):
     proc = rayprune("best", "tiny", "--out", "p", "--tracking-uri", uri, cwd=tmp_path)
     one_line_error(proc, fragment)
@@ -279,12 +283,14 @@ def test_every_mistyped_tracking_uri_is_one_line_before_anything_starts(tmp_path
     [("sweep", "c.yaml"), ("best", "tiny", "--out", "p"), ("report", "tiny"), ("ui",)],
 )
 @pytest.mark.parametrize("uri", ["mlflow://x", "http://localhost:notaport", "sqlite://"])
+@pytest.mark.slow
 def test_all_four_commands_that_take_a_tracking_uri_check_it(tmp_path, command, uri):
     proc = rayprune(*command, "--tracking-uri", uri, cwd=tmp_path)
     one_line_error(proc, "--tracking-uri")
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_sqlite_store_named_for_reading_is_never_created(tmp_path):
     for command in (("best", "tiny", "--out", "p"), ("report", "tiny")):
         proc = rayprune(*command, "--tracking-uri", "sqlite:///sub/mlflow.db", cwd=tmp_path)
@@ -297,6 +303,7 @@ def cartpole_policy(tmp_path_factory) -> Path:
     return policy_for(tmp_path_factory.mktemp("cartpole") / "policy", "CartPole-v1")
 
 
+@pytest.mark.slow
 def test_eval_refuses_a_negative_seed_and_takes_zero_and_a_huge_one(tmp_path, cartpole_policy):
     proc = rayprune("eval", cartpole_policy, "--episodes", "1", "--seed", "-1", cwd=tmp_path)
     one_line_error(proc, "--seed -1 is negative: episode seeds are 0 or more")
@@ -313,6 +320,7 @@ def test_eval_refuses_a_negative_seed_and_takes_zero_and_a_huge_one(tmp_path, ca
         (("--env", " "), "--env is empty"),
     ],
 )
+@pytest.mark.slow
 def test_eval_options_at_their_edges(tmp_path, cartpole_policy, args, fragment):
     proc = rayprune("eval", cartpole_policy, "--episodes", "1", *args, cwd=tmp_path)
     one_line_error(proc, fragment)
@@ -327,6 +335,7 @@ def test_eval_options_at_their_edges(tmp_path, cartpole_policy, args, fragment):
         (("--model-name", "x:y"), "'x:y' is not a registered model's name"),
     ],
 )
+@pytest.mark.slow
 def test_best_options_at_their_edges(tmp_path, args, fragment):
     store = f"sqlite:///{tmp_path / 'absent.db'}"
     proc = rayprune("best", "tiny", "--out", "p", "--tracking-uri", store, *args, cwd=tmp_path)
@@ -343,6 +352,7 @@ def test_best_options_at_their_edges(tmp_path, args, fragment):
         ("", "--storage is empty"),
     ],
 )
+@pytest.mark.slow
 def test_sweep_storage_at_its_edges(tmp_path, storage, fragment):
     # refused while parsing, before the sweep is recorded (a traceback after it, before)
     proc = rayprune("sweep", "c.yaml", "--storage", storage, cwd=tmp_path)

@@ -43,24 +43,43 @@ class Strict(BaseModel):
 class PPOSettings(Strict):
     """PPO hyperparameters; names are RLlib's except gae_lambda (RLlib's lambda_)."""
 
-    lr: float = Field(3e-4, gt=0)
-    gamma: float = Field(0.99, gt=0, le=1)
-    gae_lambda: float = Field(0.95, ge=0, le=1)
-    clip_param: float = Field(0.2, gt=0)
-    vf_clip_param: float = Field(10.0, gt=0)
-    entropy_coeff: float = Field(0.0, ge=0)
-    vf_loss_coeff: float = Field(0.5, ge=0)
-    num_epochs: Int = Field(10, ge=1)
-    minibatch_size: Int = Field(128, ge=1)
-    train_batch_size: Int = Field(2000, ge=1)
-    use_kl_loss: bool = False
-    grad_clip: float | None = Field(0.5, gt=0)
+    lr: float = Field(3e-4, gt=0, description="Adam's learning rate.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="GAE's lambda (RLlib's `lambda_`; `lambda` is the regularizer here).",
+    )
+    clip_param: float = Field(0.2, gt=0, description="PPO's clip range of the policy ratio.")
+    vf_clip_param: float = Field(10.0, gt=0, description="Clip range of the value loss.")
+    entropy_coeff: float = Field(0.0, ge=0, description="Weight of the entropy bonus.")
+    vf_loss_coeff: float = Field(0.5, ge=0, description="Weight of the value loss.")
+    num_epochs: Int = Field(10, ge=1, description="SGD passes over each train batch.")
+    minibatch_size: Int = Field(
+        128, ge=1, description="SGD minibatch; sets most of an iteration's time (see Benchmarks)."
+    )
+    train_batch_size: Int = Field(2000, ge=1, description="Env steps per training iteration.")
+    use_kl_loss: bool = Field(False, description="Add PPO's adaptive KL penalty to the loss.")
+    grad_clip: float | None = Field(
+        0.5, gt=0, description="Global-norm gradient clip (none: no clipping)."
+    )
 
 
 class ModelSettings(Strict):
-    hidden: list[Int] = Field(default_factory=lambda: [128, 128], min_length=1)
-    critic_hidden: list[Int] = Field(default_factory=lambda: [128, 128], min_length=1)
-    activation: str = "tanh"
+    hidden: list[Int] = Field(
+        default_factory=lambda: [128, 128],
+        min_length=1,
+        description="The actor's hidden layer sizes (masked and pruned).",
+    )
+    critic_hidden: list[Int] = Field(
+        default_factory=lambda: [128, 128],
+        min_length=1,
+        description="The critic's hidden layer sizes (dense, shares nothing with the actor).",
+    )
+    activation: str = Field(
+        "tanh", description="Hidden activation: tanh, relu, elu, silu or sigmoid."
+    )
 
     @field_validator("hidden", "critic_hidden")
     @classmethod
@@ -80,28 +99,58 @@ class PruningSettings(Strict):
     the baselines (each ignored by the methods it does not concern). Their ranges are checked
     once, by PruningSpec and PruningSchedule, for every grid point (SweepConfig._specs_valid)."""
 
-    reading: Reading = "rank"
-    scope: Scope = "layer"
-    min_neurons: Int = 1
-    initial_sparsity: float = 0.0
-    start_iter: Int = 5
-    end_iter: Int = 60
-    frequency: Int = 1
-    weight_threshold: float = 1e-3  # l1: weights under it are removed too
-    dropout_rate: float = Field(0.0, ge=0, lt=1)  # plain dropout on the actor during updates
-    distill_coeff: float = 0.0  # PoPS: weight of the distillation from the teacher
-    gates: Gates = "neuron"  # l0: one gate per neuron or weight
-    lowrank_energy: float = 0.99  # l0: spectral energy the SVD keeps
+    reading: Reading = Field(
+        "rank",
+        description="Eq. 18's reading: `rank` removes floor(p_t n) units, `mass` a share of importance.",
+    )
+    scope: Scope = Field(
+        "layer", description="Units ranked within each layer (`layer`) or across all (`global`)."
+    )
+    min_neurons: Int = Field(1, description="Neurons every hidden layer keeps at least.")
+    initial_sparsity: float = Field(
+        0.0, description="Eq. 17's p_i: the sparsity pruning starts from."
+    )
+    start_iter: Int = Field(
+        5, description="Eq. 17's t_i: the training iteration pruning starts at."
+    )
+    end_iter: Int = Field(
+        60, description="Eq. 17's t_i + N Delta_t: the iteration the target is reached at."
+    )
+    frequency: Int = Field(1, description="Eq. 17's Delta_t: iterations between pruning steps.")
+    weight_threshold: float = Field(1e-3, description="l1: weights under it are removed too.")
+    dropout_rate: float = Field(
+        0.0, ge=0, lt=1, description="Plain dropout on the actor's hidden units during updates."
+    )
+    distill_coeff: float = Field(
+        0.0, description="PoPS: weight of the distillation from the teacher (new stack)."
+    )
+    gates: Gates = Field("neuron", description="l0: one gate per `neuron` or per `weight`.")
+    lowrank_energy: float = Field(0.99, description="l0: the spectral energy the SVD keeps.")
 
 
 class GridSettings(Strict):
     """The trials: method x lambda x sparsity_target x seed (see SweepConfig.points for the
     methods that ignore lambda or sparsity_target)."""
 
-    method: list[str] = Field(default_factory=lambda: ["dsp"], min_length=1)
-    lam: list[float] = Field(default_factory=lambda: [1e-4], alias="lambda", min_length=1)
-    sparsity_target: list[float] = Field(default_factory=lambda: [0.9], min_length=1)
-    seed: list[Int] = Field(default_factory=lambda: [0], min_length=1)
+    method: list[str] = Field(
+        default_factory=lambda: ["dsp"],
+        min_length=1,
+        description="Methods: ppo, dsp, ssl, dropout, l1, pops, sgs, l0.",
+    )
+    lam: list[float] = Field(
+        default_factory=lambda: [1e-4],
+        alias="lambda",
+        min_length=1,
+        description="Regularizer weights (>= 0); methods without a penalty ignore them.",
+    )
+    sparsity_target: list[float] = Field(
+        default_factory=lambda: [0.9],
+        min_length=1,
+        description="Final sparsities in [0, 1), in each method's unit (neurons or weights).",
+    )
+    seed: list[Int] = Field(
+        default_factory=lambda: [0], min_length=1, description="Trial seeds (>= 0)."
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> GridSettings:
@@ -142,18 +191,40 @@ class SearchSettings(Strict):
     whose retained return, mean over grid.seed, is >= keep (dense PPO runs on every seed as the
     reference; grid.lambda is the short list each probe tries, the best one counting)."""
 
-    kind: Literal["grid", "optuna", "frontier"] = "grid"
-    num_samples: Int | None = Field(None, ge=1)
-    population_size: Int = Field(50, ge=2)
-    seed: Int = 0
-    keep: float = Field(0.95, gt=0, le=1)
-    sparsity_min: float = Field(0.5, gt=0, lt=1)
-    sparsity_max: float = Field(0.99, gt=0, lt=1)
-    reference: str | None = None  # frontier: an earlier sweep's dense PPO trials, not new ones
+    kind: Literal["grid", "optuna", "frontier"] = Field(
+        "grid", description="`grid`: every point; `optuna`: NSGA-II; `frontier`: the bisection."
+    )
+    num_samples: Int | None = Field(
+        None, ge=1, description="optuna: trials to sample (required for it; an upper bound)."
+    )
+    population_size: Int = Field(50, ge=2, description="optuna: NSGA-II's population.")
+    seed: Int = Field(0, description="optuna: the sampler's seed.")
+    keep: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="frontier: the retained return a probe must reach, mean over grid.seed.",
+    )
+    sparsity_min: float = Field(
+        0.5, gt=0, lt=1, description="frontier: the lowest sparsity target searched."
+    )
+    sparsity_max: float = Field(
+        0.99, gt=0, lt=1, description="frontier: the highest sparsity target searched."
+    )
+    reference: str | None = Field(
+        None, description="frontier: an earlier sweep whose dense PPO trials are the reference."
+    )
     # frontier: a probe trains from scratch while pruning, or starts from dense PPO's trained
     # policy of its seed and prunes while it fine-tunes for finetune_env_steps
-    init: Literal["scratch", "dense"] = "scratch"
-    finetune_env_steps: Int | None = Field(None, ge=1)
+    init: Literal["scratch", "dense"] = Field(
+        "scratch",
+        description="frontier: probes train from `scratch`, or start from dense PPO's policy (`dense`).",
+    )
+    finetune_env_steps: Int | None = Field(
+        None,
+        ge=1,
+        description="frontier, init dense: env steps each probe fine-tunes (and prunes) for.",
+    )
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SearchSettings:
@@ -178,10 +249,14 @@ class SchedulerSettings(Strict):
     """Early stopping: `asha` compares the trials' training episode_return_mean at rungs of
     grace_period * reduction_factor^k env steps and stops those that trail."""
 
-    kind: Literal["none", "asha"] = "none"
-    grace_period: Int | None = Field(None, ge=1)
-    reduction_factor: float = Field(4.0, gt=1)
-    brackets: Int = Field(1, ge=1)
+    kind: Literal["none", "asha"] = Field("none", description="`none`, or `asha` early stopping.")
+    grace_period: Int | None = Field(
+        None, ge=1, description="asha: env steps before a trial can be stopped (required for it)."
+    )
+    reduction_factor: float = Field(
+        4.0, gt=1, description="asha: rung spacing; the top 1/reduction_factor go on."
+    )
+    brackets: Int = Field(1, ge=1, description="asha: its number of brackets.")
 
     @model_validator(mode="after")
     def _fits_kind(self) -> SchedulerSettings:
@@ -196,8 +271,10 @@ class WrapperSettings(Strict):
     """A gymnasium wrapper by import path, `module:Name`, and the keyword arguments it takes
     beside the environment."""
 
-    path: str
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    path: str = Field(description="The wrapper's import path, `module:Name`.")
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments it takes beside the environment."
+    )
 
 
 class SweepConfig(Strict):
@@ -207,26 +284,57 @@ class SweepConfig(Strict):
     the environment needs on other nodes go in `py_modules` (folders or .py files, shipped by
     Ray's runtime_env)."""
 
-    name: str
-    env: str
-    env_config: dict[str, Any] = Field(default_factory=dict)
-    wrappers: list[WrapperSettings] = Field(default_factory=list)
-    max_episode_steps: Int | None = Field(None, ge=1)
-    normalize_observations: bool = False
-    py_modules: list[str] = Field(default_factory=list)
-    budget_env_steps: Int = Field(ge=1)
-    ppo: PPOSettings = PPOSettings()
-    model: ModelSettings = ModelSettings()
-    pruning: PruningSettings = PruningSettings()
-    grid: GridSettings = GridSettings()
-    search: SearchSettings = SearchSettings()
-    scheduler: SchedulerSettings = SchedulerSettings()
-    num_envs_per_env_runner: Int = Field(8, ge=1)
-    max_concurrent_trials: Int | None = Field(None, ge=1)
-    checkpoint_every: Int = Field(10, ge=1)
-    max_failures: Int = Field(2, ge=0)
-    eval_episodes: Int = Field(20, ge=1)
-    api_stack: Literal["new", "old"] = "new"
+    name: str = Field(description="The sweep's name: its MLflow experiment and its records.")
+    env: str = Field(description="A gymnasium id, `module:Id`, or `package.module:ClassName`.")
+    env_config: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments the environment is made with."
+    )
+    wrappers: list[WrapperSettings] = Field(
+        default_factory=list, description="Gymnasium wrappers, applied in order."
+    )
+    max_episode_steps: Int | None = Field(
+        None, ge=1, description="The time limit (none: the environment's own)."
+    )
+    normalize_observations: bool = Field(
+        False, description="RLlib's MeanStdFilter; the exported policy applies it itself."
+    )
+    py_modules: list[str] = Field(
+        default_factory=list,
+        description="Folders or .py files shipped to every node (Ray's runtime_env).",
+    )
+    budget_env_steps: Int = Field(ge=1, description="Env steps per trial.")
+    ppo: PPOSettings = Field(PPOSettings(), description="RLlib PPO settings.")
+    model: ModelSettings = Field(ModelSettings(), description="The actor and critic networks.")
+    pruning: PruningSettings = Field(
+        PruningSettings(), description="The pruning schedule and the methods' options."
+    )
+    grid: GridSettings = Field(
+        GridSettings(), description="The trials: method x lambda x sparsity_target x seed."
+    )
+    search: SearchSettings = Field(
+        SearchSettings(), description="How trials are chosen: grid, optuna or frontier."
+    )
+    scheduler: SchedulerSettings = Field(
+        SchedulerSettings(), description="Early stopping (ASHA), or none."
+    )
+    num_envs_per_env_runner: Int = Field(
+        8, ge=1, description="Vectorised envs per trial (sampling dominates on CPU)."
+    )
+    max_concurrent_trials: Int | None = Field(
+        None, ge=1, description="Trials at once (none: one per CPU)."
+    )
+    checkpoint_every: Int = Field(
+        10, ge=1, description="Training iterations between checkpoints (and metric writes)."
+    )
+    max_failures: Int = Field(
+        2, ge=0, description="Retries of a failed trial from its last checkpoint."
+    )
+    eval_episodes: Int = Field(
+        20, ge=1, description="Episodes of the final evaluation of the exported policy."
+    )
+    api_stack: Literal["new", "old"] = Field(
+        "new", description="RLlib's `new` API stack, or the `old` one (a masked ModelV2)."
+    )
 
     @field_validator("name")
     @classmethod
