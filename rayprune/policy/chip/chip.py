@@ -13,7 +13,13 @@ from rayprune.policy.c_runtime import c_dir_of, read_header
 from rayprune.policy.chip.boards import Board, board
 from rayprune.policy.chip.build import build_firmware
 from rayprune.policy.chip.plugin import build_plugin, plugin_args, read_tally
-from rayprune.policy.chip.session import ChipError, ChipSession, find_qemu, qemu_command
+from rayprune.policy.chip.session import (
+    ChipError,
+    ChipSession,
+    ClosedOrKilled,
+    find_qemu,
+    qemu_command,
+)
 
 NO_CYCLES = "an instruction count, exact and repeatable: qemu models no cycles"
 
@@ -30,7 +36,7 @@ class InstructionCount(NamedTuple):
     policy_bytes: int
 
 
-class Chip:
+class Chip(ClosedOrKilled):
     """The policy in c_dir running on `runtime`'s board (m4, m0); a context manager. After it
     is closed, `count` holds the instruction count (None when no call was counted)."""
 
@@ -91,15 +97,6 @@ class Chip:
             self._session.kill()
             self._folder.cleanup()
             self._folder = None
-
-    def __enter__(self) -> Chip:
-        return self
-
-    def __exit__(self, kind: type | None, *exc: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.kill()
 
 
 def count_instructions(c_dir: Path, runtime: str, obs: np.ndarray) -> InstructionCount:

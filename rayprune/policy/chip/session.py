@@ -4,6 +4,7 @@ without the firmware's clean exit: an error, a timeout, Ctrl-C."""
 
 from __future__ import annotations
 
+import abc
 import os
 import select
 import struct
@@ -54,7 +55,27 @@ def qemu_command(qemu: str, board: Board, elf: Path, plugin: str | None) -> list
     return [*command, "-plugin", plugin] if plugin else command
 
 
-class ChipSession:
+class ClosedOrKilled(abc.ABC):
+    """A context that ends with close() when its block succeeded and with kill() when it
+    raised (KeyboardInterrupt included): a failed run leaves no qemu behind and counts nothing."""
+
+    @abc.abstractmethod
+    def close(self) -> object: ...
+
+    @abc.abstractmethod
+    def kill(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.kill()
+
+
+class ChipSession(ClosedOrKilled):
     """A running chip: `forward(row)` sends one observation and returns the policy's outputs.
     Use it as a context manager: leaving asks the firmware to exit, and kills qemu if it does
     not, or if leaving on an exception."""
@@ -150,12 +171,3 @@ class ChipSession:
         for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
             if not stream.closed:
                 stream.close()
-
-    def __enter__(self) -> ChipSession:
-        return self
-
-    def __exit__(self, kind: type | None, *exc: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.kill()
