@@ -24,6 +24,12 @@ def curve_history(client: MlflowClient, run_id: str, name: str) -> list[Metric]:
     return client.get_metric_history(run_id, names.curve(name))
 
 
+def iterations_logged(client: MlflowClient, run_id: str) -> int:
+    """How many iterations the run holds: one row each, in order from the first, and every row
+    holds the episode return."""
+    return len(curve_history(client, run_id, names.EPISODE_RETURN_MEAN))
+
+
 def env_steps_logged(client: MlflowClient, run_id: str) -> int:
     """The env steps of the run's last logged iteration (0 before its first): every iteration's
     row holds the episode return, so its curve's last step is the run's."""

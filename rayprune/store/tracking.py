@@ -34,7 +34,7 @@ from rayprune.names import (
     TRIAL_KEY_TAG,
     curve,
 )
-from rayprune.store.metrics import FINAL_STEP, canonical_metrics, env_steps_logged
+from rayprune.store.metrics import FINAL_STEP, canonical_metrics, iterations_logged
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 ARTIFACTS_DIR = "mlartifacts"  # the embedded store's artifact folder, beside mlflow.db
@@ -193,7 +193,7 @@ class TrialRun:
     def __init__(self, client: MlflowClient, run_id: str, logged_through: int = 0) -> None:
         self.client = client
         self.run_id = run_id
-        self.logged_through = logged_through  # the env steps of the run's last row
+        self.logged_through = logged_through  # the last iteration whose row is in the run
 
     @classmethod
     def open(
@@ -225,7 +225,7 @@ class TrialRun:
                 if stale in existing.data.tags:
                     client.delete_tag(run_id, stale)
             client.update_run(run_id, status="RUNNING")
-            logged_through = env_steps_logged(client, run_id)
+            logged_through = iterations_logged(client, run_id)
         # Every attempt logs the params and tags (the same values again are accepted): an
         # attempt that died right after creating the run must not leave it without them.
         client.log_batch(
@@ -248,15 +248,15 @@ class TrialRun:
         """Say on the run that an attempt recovered from a bad checkpoint, and how."""
         self.client.set_tag(self.run_id, RECOVERED_TAG, what[:500])
 
-    def log_curve(self, rows: list[dict[str, float]]) -> None:
-        """Per-iteration rows (the code's names, ENV_STEPS among them), each logged at its env
-        steps. A trial killed after logging but before its checkpoint was saved repeats those
-        iterations from the older checkpoint: their rows are skipped, so no step of a curve is
-        logged twice."""
-        steps = [(int(row[ENV_STEPS]), row) for row in rows]
-        new = [(step, row) for step, row in steps if step > self.logged_through]
+    def log_curve(self, rows: list[tuple[int, dict[str, float]]]) -> None:
+        """Per-iteration rows (iteration, values under the code's names, ENV_STEPS among them),
+        each logged at its env steps. A trial killed after logging but before its checkpoint
+        was saved repeats those iterations from the older checkpoint: their rows are skipped by
+        iteration (their env steps may differ by a few), so no iteration is logged twice."""
+        new = [(iteration, row) for iteration, row in rows if iteration > self.logged_through]
         self._log(
-            (step, {curve(k): v for k, v in row.items() if k != ENV_STEPS}) for step, row in new
+            (int(row[ENV_STEPS]), {curve(k): v for k, v in row.items() if k != ENV_STEPS})
+            for _, row in new
         )
         if new:
             self.logged_through = new[-1][0]

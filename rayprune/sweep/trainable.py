@@ -226,13 +226,13 @@ def _build(cfg: SweepConfig, point: TrialPoint):
 def _loop(algo, cfg: SweepConfig, run: TrialRun, env_steps: float, budget: int) -> None:
     """Train to `budget` env steps from `env_steps` (where the checkpoint left off: one that
     already reached it only needs its export). Metrics reach MLflow with each checkpoint."""
-    pending: list[dict[str, float]] = []
+    pending: list[tuple[int, dict[str, float]]] = []
     while env_steps < budget:
         result = algo.train()
         row = iteration_metrics(result)
         step = int(result["training_iteration"])
         check_finite(step, training_loss(result), row[names.REGULARIZER])
-        pending.append(row)
+        pending.append((step, row))
         env_steps = row[names.ENV_STEPS]
         if env_steps >= budget or step % cfg.checkpoint_every == 0:
             run.log_curve(pending)

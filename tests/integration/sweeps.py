@@ -69,7 +69,8 @@ def curve_steps(client: MlflowClient, run_id: str) -> list[int]:
 
 def assert_iterations(steps: list[int], iterations: int, batch: int) -> None:
     """One row per iteration, none twice, each about a train batch of env steps after the last
-    (RLlib rounds a batch to whole rollout fragments of its envs)."""
+    (RLlib rounds a batch to whole rollout fragments of its envs, and a trial restored from a
+    checkpoint may count a few steps more or less than it did before)."""
     assert len(steps) == iterations and steps == sorted(set(steps)), steps
     gaps = [b - a for a, b in zip([0, *steps], steps)]
-    assert all(batch <= gap < 2 * batch for gap in gaps), steps
+    assert all(abs(gap - batch) < batch // 2 for gap in gaps), steps

@@ -17,10 +17,11 @@ from mlflow.tracking import MlflowClient
 from rayprune.store.tracking import NODE_TAG, TRIAL_KEY_TAG
 from tests.cli import one_line_error, rayprune
 from tests.integration.processes import MlflowServer, RayCluster
-from tests.integration.sweeps import TINY, curve_steps, write_config
+from tests.integration.sweeps import TINY, assert_iterations, curve_steps, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 CURVES = ("train/episode_return_mean", "train/neurons")
+BATCH = TINY["ppo"]["train_batch_size"]
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +104,11 @@ def assert_complete(server, name, trials, iterations, tmp_path, env):
     assert len({r.info.run_name for r in runs}) == trials
     for run in runs:
         assert run.info.status == "FINISHED", run.info.run_name
-        for key in CURVES:
-            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-            assert steps == list(range(1, iterations + 1)), (run.info.run_name, key, steps)
+        steps = curve_steps(client, run.info.run_id)
+        assert_iterations(steps, iterations, BATCH)
+        for key in CURVES:  # every curve has a point at every iteration's env steps
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [m.step for m in history] == steps, (run.info.run_name, key)
         files = {a.path for a in client.list_artifacts(run.info.run_id, "compact_policy")}
         assert "compact_policy/policy.onnx" in files
     out = tmp_path / f"best-{name}"

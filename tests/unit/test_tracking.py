@@ -14,14 +14,17 @@ def test_a_reopened_run_keeps_its_curve_and_gets_params_an_attempt_never_logged(
 
     first = TrialRun.open(uri, "s", "k", "dsp-run", PARAMS)
     assert first.run_id == orphan and first.logged_through == 0
-    first.log_curve([row(500, 10.0), row(1000, 20.0)])
+    first.log_curve([(1, row(500, 10.0)), (2, row(1000, 20.0))])
 
-    second = TrialRun.open(uri, "s", "k", "dsp-run", PARAMS)  # a retry from the 500-step checkpoint
-    assert second.run_id == orphan and second.logged_through == 1000
-    second.log_curve([row(1000, 21.0), row(1500, 30.0)])  # its iteration at 1000 again: skipped
+    second = TrialRun.open(
+        uri, "s", "k", "dsp-run", PARAMS
+    )  # a retry from iteration 1's checkpoint
+    assert second.run_id == orphan and second.logged_through == 2
+    # iteration 2 again, a few env steps apart (RLlib's rollouts split anew): skipped
+    second.log_curve([(2, row(1002, 21.0)), (3, row(1502, 30.0))])
 
     history = client.get_metric_history(orphan, "train/episode_return_mean")
-    assert [(m.step, m.value) for m in history] == [(500, 10.0), (1000, 20.0), (1500, 30.0)]
+    assert [(m.step, m.value) for m in history] == [(500, 10.0), (1000, 20.0), (1502, 30.0)]
     assert client.get_run(orphan).data.params == {"method": "dsp", "lambda": "0.0001"}
 
 
@@ -37,7 +40,7 @@ def test_curves_are_logged_against_env_steps_and_final_values_at_step_0(tmp_path
     create_experiment(uri, "s", (tmp_path / "artifacts").as_uri())
     client = client_for(uri)
     fresh = TrialRun.open(uri, "s", "new", "dsp l1e-4 s0.5 #1", PARAMS, "another")
-    fresh.log_curve([row(2000, 15.0), row(4000, 25.0)])
+    fresh.log_curve([(1, row(2000, 15.0)), (2, row(4000, 25.0))])
     fresh.log_final({"eval_return_mean": 9.0})
     assert set(client.get_run(fresh.run_id).data.metrics) == {
         "train/episode_return_mean",
