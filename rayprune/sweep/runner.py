@@ -238,6 +238,11 @@ def _finish(results, cfg: SweepConfig, ws: Workspace) -> SweepOutcome:
             counts["unfinished"] += 1
             interrupted += [point.key(cfg.name)] if point else []
             print(f"{name:<34} {'UNFINISHED':>12}")
+    # Tune creates a grid's trials as it starts them: a sweep stopped early returns fewer
+    never_started = max(0, (search.trials_planned(cfg) or 0) - len(results))
+    if never_started:
+        counts["unfinished"] += never_started
+        print(f"{never_started} more trial(s) never started")
     signum = stopped_by()
     how = f"by {signal.Signals(signum).name}" if signum else "(interrupted)"
     why = f"the sweep was stopped {how} first; `rayprune resume {cfg.name}` continues it"

@@ -52,6 +52,16 @@ def check_search(cfg: SweepConfig) -> None:
         )
 
 
+def trials_planned(cfg: SweepConfig) -> int | None:
+    """How many trials the sweep runs unless it is stopped: every grid point, or Optuna's
+    num_samples; None for a frontier search, whose searcher decides as it goes."""
+    if cfg.search.kind == "grid":
+        return len(points(cfg))
+    if cfg.search.kind == "optuna":
+        return cfg.search.num_samples
+    return None
+
+
 def describe(cfg: SweepConfig) -> str:
     if cfg.search.kind == "grid":
         trials = f"{len(points(cfg))} trials"
