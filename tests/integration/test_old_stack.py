@@ -20,7 +20,14 @@ from rayprune.rllib import (
     restore_algorithm,
 )
 from tests.cli import rayprune
-from tests.integration.sweeps import METRICS, runs_of, write_config
+from tests.integration.sweeps import (
+    METRICS,
+    TINY,
+    assert_iterations,
+    curve_steps,
+    runs_of,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +205,9 @@ def test_sweep_with_api_stack_old_survives_a_crash_and_exports(tmp_path):
     assert run.info.status == "FINISHED" and METRICS <= set(run.data.metrics)
     assert run.data.params["api_stack"] == "old"
     neurons = client.get_metric_history(run.info.run_id, "train/neurons")
-    assert [m.step for m in neurons] == [1, 2, 3, 4]  # no step lost or logged twice
+    steps = curve_steps(client, run.info.run_id)
+    assert_iterations(steps, 4, TINY["ppo"]["train_batch_size"])  # no iteration lost or twice
+    assert [m.step for m in neurons] == steps
     assert neurons[0].value == 32 and neurons[-1].value == 16
     assert run.data.metrics["target_reached"] == 1.0
     files = {a.path for a in client.list_artifacts(run.info.run_id, "compact_policy")}
