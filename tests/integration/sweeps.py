@@ -67,7 +67,9 @@ def curve_steps(client: MlflowClient, run_id: str) -> list[int]:
     return [m.step for m in client.get_metric_history(run_id, "train/episode_return_mean")]
 
 
-def assert_iterations(steps: list[int], iterations: int, batch: int) -> None:
+def assert_iterations(
+    steps: list[int], iterations: int, batch: int = TINY["ppo"]["train_batch_size"]
+) -> None:
     """One row per iteration, none twice, each about a train batch of env steps after the last
     (RLlib rounds a batch to whole rollout fragments of its envs, and a trial restored from a
     checkpoint may count a few steps more or less than it did before)."""
